@@ -1,0 +1,229 @@
+"""A whole simulated cluster's control plane: the Kubernetes side and the TF side, wired.
+
+>>> cluster = Cluster()
+>>> cluster.apply_objects([{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "busybox"},
+...                         "spec": {"containers": [{"name": "c", "image": "busybox"}]}}])
+[]
+>>> cluster.store.get("Pod", "default", "busybox")["status"]["podIP"]
+'10.47.255.252'
+
+``apply`` is ``kubectl apply``: every object is validated before anything changes, so a bad
+file changes nothing; then each object is admitted (ClusterIPs and NodePorts allocated) and
+stored, and the controllers and kube-manager react. ``delete`` is ``kubectl delete``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+
+from controlplane.config import ClusterConfig
+from controlplane.errors import InputError
+from controlplane.k8s.endpoints import EndpointsController
+from controlplane.k8s.manifests import Manifest, Source, expand_object, load_paths
+from controlplane.k8s.scheduler import Scheduler
+from controlplane.k8s.service_ips import ServiceAllocator
+from controlplane.k8s.store import Obj, ObjectStore
+from controlplane.k8s.validation import CLUSTER_SCOPED, TF_API_VERSION, is_supported, validate
+from controlplane.k8s.workloads import WorkloadController
+from controlplane.kube_manager import KubeManager
+from controlplane.tf.declared import TF_KINDS, store_kind
+from controlplane.tf.model import ConfigDB
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+#: what `kubectl delete`/`get` accept for each kind (singular, plural, short names)
+KIND_ALIASES: dict[str, str] = {}
+for _kind, _aliases in {
+    "Namespace": ("namespace", "namespaces", "ns"),
+    "Pod": ("pod", "pods", "po"),
+    "Service": ("service", "services", "svc"),
+    "Endpoints": ("endpoints", "ep"),
+    "EndpointSlice": ("endpointslice", "endpointslices"),
+    "Deployment": ("deployment", "deployments", "deploy"),
+    "ReplicaSet": ("replicaset", "replicasets", "rs"),
+    "StatefulSet": ("statefulset", "statefulsets", "sts"),
+    "DaemonSet": ("daemonset", "daemonsets", "ds"),
+    "Job": ("job", "jobs"),
+    "CronJob": ("cronjob", "cronjobs", "cj"),
+    "ReplicationController": ("replicationcontroller", "replicationcontrollers", "rc"),
+    "Ingress": ("ingress", "ingresses", "ing"),
+    "NetworkPolicy": ("networkpolicy", "networkpolicies", "netpol"),
+}.items():
+    for _alias in (_kind.lower(), *_aliases):
+        KIND_ALIASES[_alias] = _kind
+
+
+def canonical_kind(kind: str) -> str:
+    """``svc`` → ``Service``; TF kinds (``VirtualNetwork.vrsim.tf``) pass through."""
+    if kind in KIND_ALIASES.values() or kind.endswith(".vrsim.tf"):
+        return kind
+    if kind in TF_KINDS:
+        return store_kind(kind)
+    found = KIND_ALIASES.get(kind.lower())
+    if found is None:
+        raise InputError(f"unknown kind {kind!r}")
+    return found
+
+
+class Cluster:
+    def __init__(self, config: ClusterConfig | None = None, seed: int = 0) -> None:
+        self.config = config or ClusterConfig()
+        self.seed = seed
+        self.store = ObjectStore()
+        self.db = ConfigDB()
+        self.allocator = ServiceAllocator(self.config.serviceSubnet, self.config.nodePortRange, seed)
+        self.workloads = WorkloadController(self.store, self.config, seed)
+        self.scheduler = Scheduler(self.store, self.config)
+        self.endpoints = EndpointsController(self.store)
+        self.kube_manager = KubeManager(self.store, self.db, self.config)
+        self.notes: list[str] = []
+        for name in SYSTEM_NAMESPACES:
+            self.store.put(namespace_object(name))
+
+    # --- apply -------------------------------------------------------------------------
+    def apply_paths(self, paths: Iterable[str], namespace: str | None = None) -> list[str]:
+        """``kubectl apply -f PATH… [-n NS]``; returns the notes (ignored kinds, created namespaces)."""
+        return self.apply(load_paths(paths), namespace)
+
+    def apply_objects(self, objects: Sequence[Obj], namespace: str | None = None, file: str = "<inline>") -> list[str]:
+        manifests: list[Manifest] = []
+        for i, obj in enumerate(objects):
+            manifests.extend(expand_object(copy.deepcopy(obj), Source(file, prefix=(i,))))
+        return self.apply(manifests, namespace)
+
+    def apply(self, manifests: Sequence[Manifest], namespace: str | None = None) -> list[str]:
+        notes: list[str] = []
+        ready: list[tuple[Manifest, Obj]] = []
+        for manifest in manifests:
+            if not is_supported(manifest):
+                where = f"{manifest.source.file}:{manifest.source.line}" if manifest.source.line else manifest.source.file
+                name = (manifest.obj.get("metadata") or {}).get("name", "?")
+                notes.append(f"{where}: {manifest.kind} {name} ignored (not a kind the network simulation uses)")
+                continue
+            validate(manifest)
+            ready.append((manifest, self._prepare(manifest, namespace)))
+        self._trial_admission(ready)
+        for manifest, obj in ready:
+            notes.extend(self._ensure_namespace(obj))
+            self._put(manifest, obj)
+        self.notes.extend(notes)
+        return notes
+
+    def _prepare(self, manifest: Manifest, namespace: str | None) -> Obj:
+        obj = copy.deepcopy(manifest.obj)
+        meta = obj.setdefault("metadata", {})
+        if obj.get("apiVersion") == TF_API_VERSION:
+            obj["kind"] = store_kind(manifest.kind)
+            meta["namespace"] = meta.get("project") or self.kube_manager.ctx.names.infra_project[1]
+            return obj
+        if manifest.kind in CLUSTER_SCOPED:
+            meta.pop("namespace", None)
+            return obj
+        given = meta.get("namespace") or None
+        if namespace and given and given != namespace:
+            raise manifest.error(
+                f"the object's namespace {given!r} does not match the namespace {namespace!r} it is applied to",
+                ("metadata", "namespace"),
+            )
+        meta["namespace"] = given or namespace or "default"
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = f"{meta['generateName']}{len(self.store.list(manifest.kind)) + 1:05d}"
+        return obj
+
+    def _trial_admission(self, ready: list[tuple[Manifest, Obj]]) -> None:
+        """Admit every Service on a copy of the allocator first: all or nothing."""
+        trial = copy.deepcopy(self.allocator)
+        for manifest, obj in ready:
+            if obj["kind"] == "Service":
+                old = self.store.get("Service", obj["metadata"]["namespace"], obj["metadata"]["name"])
+                try:
+                    trial.admit(copy.deepcopy(obj), old)
+                except InputError as exc:
+                    raise exc.located(file=manifest.source.file, line=manifest.source.line_of(("spec",))) from None
+
+    def _ensure_namespace(self, obj: Obj) -> list[str]:
+        namespace = obj["metadata"].get("namespace")
+        if obj["kind"] == "Namespace" or not namespace or obj["kind"].endswith(".vrsim.tf"):
+            return []
+        if self.store.get("Namespace", "", namespace) is not None:
+            return []
+        self.store.put(namespace_object(namespace))
+        return [f"namespace {namespace} did not exist; created it (kubectl would refuse)"]
+
+    def _put(self, manifest: Manifest, obj: Obj) -> None:
+        if obj["kind"] == "Namespace":
+            labels = obj["metadata"].setdefault("labels", {})
+            labels.setdefault("kubernetes.io/metadata.name", obj["metadata"]["name"])
+        if obj["kind"] == "Service":
+            old = self.store.get("Service", obj["metadata"]["namespace"], obj["metadata"]["name"])
+            self.allocator.admit(obj, old)
+            if old is not None:
+                kept = (old.get("spec") or {}).get("externalIPs") or []
+                lb_ips = [i.get("ip") for i in ((old.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []]
+                extra = [ip for ip in kept if ip in lb_ips and ip not in (obj["spec"].get("externalIPs") or [])]
+                if extra and obj["spec"].get("type") == "LoadBalancer":
+                    obj["spec"]["externalIPs"] = [*(obj["spec"].get("externalIPs") or []), *extra]
+        self.store.put(obj)
+
+    # --- delete ------------------------------------------------------------------------
+    def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        """``kubectl delete KIND NAME [-n NS]``; an unknown object is an error, as in kubectl."""
+        kind = canonical_kind(kind)
+        if kind == "Namespace":
+            self._delete_namespace(name)
+            return
+        if kind.endswith(".vrsim.tf"):
+            ns = namespace or self.kube_manager.ctx.names.infra_project[1]
+        else:
+            ns = namespace or "default"
+        obj = self.store.get(kind, ns, name)
+        if obj is None:
+            where = f" in namespace {ns!r}" if not kind.endswith(".vrsim.tf") else f" in project {ns!r}"
+            raise InputError(f"{kind} {name!r} not found{where}")
+        if kind.endswith(".vrsim.tf"):
+            self.kube_manager.declared.check_delete(kind.split(".", 1)[0], obj)
+        self._delete_object(kind, ns, name)
+
+    def _delete_object(self, kind: str, namespace: str, name: str) -> None:
+        obj = self.store.get(kind, namespace, name)
+        if obj is None:
+            return
+        if kind == "Service":
+            self.allocator.forget(obj)
+        self.store.delete(kind, namespace, name)
+
+    def _delete_namespace(self, name: str) -> None:
+        if name in ("default", "kube-system", "kube-public"):
+            raise InputError(f"namespace {name!r} may not be deleted (Kubernetes forbids it)")
+        if self.store.get("Namespace", "", name) is None:
+            raise InputError(f"namespace {name!r} not found")
+        # Kubernetes empties a namespace before it goes: owners first, so nothing is recreated.
+        order = (
+            "CronJob",
+            "Job",
+            "Deployment",
+            "StatefulSet",
+            "DaemonSet",
+            "ReplicaSet",
+            "ReplicationController",
+            "Ingress",
+            "Service",
+            "Endpoints",
+            "EndpointSlice",
+            "NetworkPolicy",
+            "Pod",
+        )
+        for kind in order:
+            for obj in self.store.list(kind, name):
+                self._delete_object(kind, name, obj["metadata"]["name"])
+        self.store.delete("Namespace", "", name)
+
+
+def namespace_object(name: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+    }
+

@@ -1,0 +1,126 @@
+"""The scenario's ``cluster:`` section: what kube-manager and the vRouters are configured with.
+
+Every key has the default of spec/k8s-to-tf.md §1. The model is strict (an unknown key is an
+error) because a misspelt setting silently falling back to its default would make a scenario
+test something other than what its author meant.
+
+Choice: the default nodes are the article's two workers (``worker01`` 172.27.10.74 and
+``worker02`` 172.27.10.75). Node addresses need not lie inside ``ipFabricSubnet``: the
+ip-fabric VN carries a /32 route for each node whatever its address, as a real fabric does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def _network(value: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(str(value), strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 CIDR with its host bits clear: {value!r} ({exc})") from None
+    return str(net)
+
+
+class NodeConfig(_Strict):
+    """One compute node: one vRouter."""
+
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    ip: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            raise ValueError(f"not an IPv4 address: {value!r}") from None
+
+
+class ProjectRef(_Strict):
+    """``{domain, project}`` as in kube-manager's ``cluster_project`` setting."""
+
+    domain: str = "default-domain"
+    project: str
+
+
+class InlineFipPool(_Strict):
+    """A public floating-IP pool defined in place: its VN is created if missing."""
+
+    name: str
+    network: str
+    subnet: str
+    project: str | None = None
+
+    @field_validator("subnet")
+    @classmethod
+    def _subnet(cls, value: str) -> str:
+        return _network(value)
+
+
+class VRouterSettings(_Strict):
+    """Forwarding-plane knobs; the numbers are the real vRouter's defaults."""
+
+    flowEntries: Annotated[int, Field(ge=16, le=1 << 26)] = 512 * 1024
+    overflowFraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    holdQueue: Annotated[int, Field(ge=0, le=1024)] = 3
+    agingSeconds: Annotated[float, Field(gt=0)] = 180.0
+    maxVrfs: Annotated[int, Field(ge=1, le=1 << 20)] = 4096
+    ecmpHashFields: list[Literal["sip", "dip", "proto", "sport", "dport"]] = Field(
+        default_factory=lambda: ["sip", "dip", "proto", "sport", "dport"]
+    )
+
+
+def _default_nodes() -> list[NodeConfig]:
+    return [NodeConfig(name="worker01", ip="172.27.10.74"), NodeConfig(name="worker02", ip="172.27.10.75")]
+
+
+class ClusterConfig(_Strict):
+    """Settings of contrail-kube-manager and the compute nodes (spec §1)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=63)] = "k8s"
+    domain: str = "default-domain"
+    podSubnet: str = "10.32.0.0/12"
+    serviceSubnet: str = "10.96.0.0/12"
+    ipFabricSubnet: str = "10.64.0.0/12"
+    clusterProject: ProjectRef | None = None
+    publicFipPool: str | InlineFipPool | None = None
+    nodes: Annotated[list[NodeConfig], Field(min_length=1)] = Field(default_factory=_default_nodes)
+    encapsulation: Literal["MPLSoUDP", "MPLSoGRE", "VXLAN"] = "MPLSoUDP"
+    nodePortRange: tuple[int, int] = (30000, 32767)
+    vrouter: VRouterSettings = Field(default_factory=VRouterSettings)
+
+    @field_validator("podSubnet", "serviceSubnet", "ipFabricSubnet")
+    @classmethod
+    def _subnets(cls, value: str) -> str:
+        return _network(value)
+
+    @model_validator(mode="after")
+    def _unique_nodes(self) -> "ClusterConfig":
+        names = [n.name for n in self.nodes]
+        ips = [n.ip for n in self.nodes]
+        for label, values in (("name", names), ("ip", ips)):
+            seen: set[str] = set()
+            for v in values:
+                if v in seen:
+                    raise ValueError(f"two nodes have the same {label} {v!r}")
+                seen.add(v)
+        lo, hi = self.nodePortRange
+        if not (1 <= lo <= hi <= 65535):
+            raise ValueError(f"nodePortRange {lo}-{hi} is not a valid port range")
+        return self
+
+    def node(self, name: str) -> NodeConfig | None:
+        """The node called ``name``, or None."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        return None

@@ -1,0 +1,145 @@
+"""What every kube-manager handler shares: the Kubernetes store, the TF database, the
+configuration, the names, and small reads of a namespace's annotations."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane.config import ClusterConfig
+from controlplane.k8s.store import Obj, ObjectStore
+from controlplane.kube_manager.naming import (
+    ANNOTATION_FIP_POOL,
+    ANNOTATION_ISOLATION,
+    ANNOTATION_NETWORK,
+    ANNOTATION_SERVICE_ISOLATION,
+    Names,
+)
+from controlplane.tf.ipam import AddressPool
+from controlplane.tf.model import (
+    ConfigDB,
+    FloatingIpPool,
+    FqName,
+    NetworkIpam,
+    RoutingInstance,
+    TFObject,
+    VirtualNetwork,
+)
+
+
+def annotations_of(obj: Obj | None) -> dict[str, str]:
+    return dict(((obj or {}).get("metadata") or {}).get("annotations") or {})
+
+
+def parse_network_ref(value: str, default_domain: str) -> FqName:
+    """``{"domain", "project", "name"}`` (the network annotation) → a VN fq_name."""
+    data = json.loads(value)
+    return (str(data.get("domain") or default_domain), str(data["project"]), str(data["name"]))
+
+
+def parse_fip_pool_ref(value: str, default_domain: str) -> FqName:
+    """``{"domain", "project", "network", "name"}`` (the fip-pool annotation) → a pool fq_name."""
+    data = json.loads(value)
+    return (str(data.get("domain") or default_domain), str(data["project"]), str(data["network"]), str(data["name"]))
+
+
+@dataclass(frozen=True)
+class NamespaceMode:
+    """How kube-manager treats a namespace, read from its annotations."""
+
+    name: str
+    isolated: bool
+    services_open: bool  # isolation.service: "false" on an isolated namespace
+    network: FqName | None
+    fip_pool: FqName | None
+
+
+class Context:
+    def __init__(self, store: ObjectStore, db: ConfigDB, config: ClusterConfig) -> None:
+        self.store = store
+        self.db = db
+        self.config = config
+        self.names = Names(config)
+        self._vn_ids: set[int] = set()
+
+    def new_vn_id(self) -> int:
+        """The lowest free virtual-network id (also the VXLAN VNI, as TF's automatic mode)."""
+        value = 1
+        while value in self._vn_ids:
+            value += 1
+        self._vn_ids.add(value)
+        return value
+
+    def create_vn(self, vn: VirtualNetwork) -> VirtualNetwork:
+        """Create a VN with its ids and its routing instance."""
+        vn.virtual_network_network_id = self.new_vn_id()
+        vn.vxlan_network_identifier = vn.virtual_network_network_id
+        self.db.create(vn)
+        self.db.create(RoutingInstance(fq_name=vn.routing_instance))
+        return vn
+
+    def delete_vn(self, vn: VirtualNetwork) -> None:
+        """Delete a VN, its routing instance and its floating-IP pools (which must be empty)."""
+        for pool in self.db.referrers(vn, FloatingIpPool):
+            self.db.delete(pool)
+        self.delete_if_exists(RoutingInstance, vn.routing_instance)
+        self.db.delete(vn)
+        self._vn_ids.discard(vn.virtual_network_network_id)
+
+    def namespace_mode(self, namespace: str) -> NamespaceMode:
+        obj = self.store.get("Namespace", "", namespace)
+        notes = annotations_of(obj)
+        isolated = str(notes.get(ANNOTATION_ISOLATION, "")).lower() == "true"
+        services_open = isolated and str(notes.get(ANNOTATION_SERVICE_ISOLATION, "")).lower() == "false"
+        network = parse_network_ref(notes[ANNOTATION_NETWORK], self.names.domain) if ANNOTATION_NETWORK in notes else None
+        pool = parse_fip_pool_ref(notes[ANNOTATION_FIP_POOL], self.names.domain) if ANNOTATION_FIP_POOL in notes else None
+        return NamespaceMode(namespace, isolated and namespace != "default", services_open and namespace != "default", network, pool)
+
+    def pod_vn_of_namespace(self, namespace: str) -> FqName:
+        """The VN a namespace's pods go on when neither pod nor namespace names one."""
+        if self.namespace_mode(namespace).isolated:
+            return self.names.ns_pod_vn(namespace)
+        return self.names.default_pod_vn
+
+    def service_vn_of_namespace(self, namespace: str) -> FqName:
+        """The VN holding a namespace's service VIPs (a custom network does not change it)."""
+        if self.namespace_mode(namespace).isolated:
+            return self.names.ns_service_vn(namespace)
+        return self.names.default_service_vn
+
+    def pool_of(self, vn: VirtualNetwork) -> AddressPool:
+        """The address pool a VN allocates from: its own subnet's, or its IPAM's shared one."""
+        if vn.own_pool is not None:
+            return vn.own_pool
+        ipam = self.db.get(NetworkIpam, vn.network_ipam_refs[0])
+        assert ipam is not None and ipam.pool is not None
+        return ipam.pool
+
+    def record(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        self.store.record(obj, type_, reason, message)
+
+    def set_condition(self, obj: Obj, ok: bool, reason: str, message: str = "") -> None:
+        """Set the ``TFRealized`` condition on a Kubernetes object (only when it changes)."""
+        kind = obj["kind"]
+        namespace = obj["metadata"].get("namespace") or ""
+        name = obj["metadata"]["name"]
+        current = self.store.get(kind, namespace, name)
+        if current is None:
+            return
+        conditions = [c for c in (current.get("status") or {}).get("conditions") or [] if c.get("type") != "TFRealized"]
+        new = {"type": "TFRealized", "status": "True" if ok else "False", "reason": reason, "message": message}
+        old = [c for c in (current.get("status") or {}).get("conditions") or [] if c.get("type") == "TFRealized"]
+        if old == [new]:
+            return
+        self.store.update_status(kind, namespace, name, {"conditions": [*conditions, new]})
+
+    def ensure(self, obj: TFObject) -> Any:
+        """Create ``obj`` unless an object with its fq_name exists; return the stored one."""
+        existing = self.db.get(type(obj), obj.fq_name)
+        return existing if existing is not None else self.db.create(obj)
+
+    def delete_if_exists(self, cls: type[TFObject], fq_name: FqName) -> None:
+        existing = self.db.get(cls, fq_name)
+        if existing is not None:
+            self.db.delete(existing)

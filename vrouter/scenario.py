@@ -1,0 +1,300 @@
+"""Scenario files (spec/scenario-and-cli.md §1): parse, check, and resolve their manifests.
+
+A scenario is a ``kubectl`` session with expectations: ``apply``/``delete`` steps that build
+the cluster and ``ping``/``connect``/``http`` checks with an ``expect``. Every mistake is an
+:class:`~controlplane.errors.InputError` naming the file, the line and the field.
+
+``apply:`` paths are relative to the scenario's folder and may not leave it (a scenario
+someone hands you should not read your home directory) unless ``allow_outside`` is set.
+A path that is a plain manifest directory or file, instead of a scenario, is a scenario
+too: the default cluster, everything applied, no checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from controlplane.config import ClusterConfig
+from controlplane.errors import InputError, format_path
+from controlplane.k8s.manifests import (
+    Manifest,
+    Source,
+    expand_object,
+    load_paths,
+    parse_yaml_documents,
+    read_text,
+)
+
+SCENARIO_API_VERSION = "vrsim/v1"
+CHECK_KINDS = ("ping", "connect", "http")
+STEP_KINDS = ("apply", "delete", *CHECK_KINDS)
+MAX_COUNT = 100_000
+MAX_FLOWS = 1_000_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ExpectSpec(_Strict):
+    """What a check must observe; the short forms are ``reachable`` and ``unreachable``."""
+
+    reachable: bool = True
+    backends: Literal["all"] | list[str] | None = None
+    maxImbalance: Annotated[float, Field(ge=0.0)] | None = None
+    dropReason: str | None = None
+    via: str | None = None
+
+
+class PingSpec(_Strict):
+    from_: str = Field(alias="from")
+    to: str
+    count: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 3
+
+
+class ConnectSpec(_Strict):
+    from_: str = Field(alias="from")
+    to: str
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    protocol: Literal["TCP", "UDP", "SCTP", "tcp", "udp", "sctp"] = "TCP"
+    flows: Annotated[int, Field(ge=1, le=MAX_FLOWS)] = 1
+
+
+class HttpSpec(_Strict):
+    from_: str = Field(alias="from")
+    to: str
+    host: str | None = None
+    path: str = "/"
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    requests: Annotated[int, Field(ge=1, le=MAX_FLOWS)] = 1
+
+
+class DeleteSpec(_Strict):
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
+@dataclass
+class ApplyStep:
+    manifests: list[Manifest]
+    namespace: str | None
+    line: int | None
+
+
+@dataclass
+class DeleteStep:
+    kind: str
+    namespace: str | None
+    name: str
+    line: int | None
+
+
+@dataclass
+class CheckStep:
+    kind: str  # ping | connect | http
+    spec: PingSpec | ConnectSpec | HttpSpec
+    expect: ExpectSpec
+    expected_text: str
+    line: int | None
+
+    @property
+    def source(self) -> str:
+        return self.spec.from_
+
+    @property
+    def target(self) -> str:
+        return self.spec.to
+
+
+Step = ApplyStep | DeleteStep | CheckStep
+
+
+@dataclass
+class Scenario:
+    name: str
+    file: str
+    description: str = ""
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def checks(self) -> list[CheckStep]:
+        return [s for s in self.steps if isinstance(s, CheckStep)]
+
+
+def _error(source: Source, loc: tuple[str | int, ...], message: str) -> InputError:
+    return InputError(message, file=source.file, path=format_path(loc) or None, line=source.line_of(loc))
+
+
+def _validated(model: type[BaseModel], data: Any, source: Source, loc: tuple[str | int, ...]) -> Any:
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = (*loc, *[p for p in first["loc"] if not (isinstance(p, str) and "[" in p)])
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key {first['loc'][-1]!r}"
+        elif first["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = first["msg"]
+            if "input" in first and not isinstance(first["input"], dict | list):
+                message += f", got {first['input']!r}"
+        raise _error(source, where, message) from None
+
+
+def _expect(value: Any, source: Source, loc: tuple[str | int, ...]) -> tuple[ExpectSpec, str]:
+    if value is None:
+        raise _error(source, loc, "a check needs expect: reachable, unreachable, or a mapping")
+    if isinstance(value, str):
+        if value == "reachable":
+            return ExpectSpec(reachable=True), "reachable"
+        if value == "unreachable":
+            return ExpectSpec(reachable=False), "unreachable"
+        raise _error(source, loc, f"expect must be reachable, unreachable or a mapping, got {value!r}")
+    if isinstance(value, bool):
+        return ExpectSpec(reachable=value), "reachable" if value else "unreachable"
+    spec = _validated(ExpectSpec, value, source, loc)
+    return spec, expect_text(spec)
+
+
+def expect_text(spec: ExpectSpec) -> str:
+    """A short human form of an expectation, for tables."""
+    parts = ["reachable" if spec.reachable else "unreachable"]
+    if spec.backends is not None:
+        parts.append(f"backends={spec.backends if spec.backends == 'all' else ','.join(spec.backends)}")
+    if spec.maxImbalance is not None:
+        parts.append(f"imbalance≤{spec.maxImbalance:g}")
+    if spec.dropReason:
+        parts.append(f"drop={spec.dropReason}")
+    if spec.via:
+        parts.append(f"via={spec.via}")
+    return " ".join(parts)
+
+
+def _resolve_inside(base: Path, raw: str, source: Source, loc: tuple[str | int, ...], allow_outside: bool) -> Path:
+    path = (base / raw).resolve()
+    if not allow_outside:
+        try:
+            path.relative_to(base.resolve())
+        except ValueError:
+            raise _error(source, loc, f"{raw!r} leaves the scenario's folder (use --allow-outside to permit it)") from None
+    if not path.exists():
+        raise _error(source, loc, f"{raw!r} does not exist (looked for {path})")
+    return path
+
+
+def _apply_step(raw: dict[str, Any], source: Source, loc: tuple[str | int, ...], base: Path, allow_outside: bool) -> ApplyStep:
+    extra = set(raw) - {"apply", "namespace"}
+    if extra:
+        raise _error(source, (*loc, sorted(extra)[0]), f"unknown key {sorted(extra)[0]!r} in an apply step")
+    namespace = raw.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise _error(source, (*loc, "namespace"), "namespace must be a string")
+    target = raw["apply"]
+    if isinstance(target, str):
+        path = _resolve_inside(base, target, source, (*loc, "apply"), allow_outside)
+        return ApplyStep(load_paths([path]), namespace, source.line_of(loc))
+    if isinstance(target, list):
+        items = target
+        manifests = []
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                path = _resolve_inside(base, item, source, (*loc, "apply", i), allow_outside)
+                manifests.extend(load_paths([path]))
+            else:
+                manifests.extend(expand_object(item, source.within(*loc, "apply", i)))
+        return ApplyStep(manifests, namespace, source.line_of(loc))
+    if isinstance(target, dict):
+        return ApplyStep(expand_object(target, source.within(*loc, "apply")), namespace, source.line_of(loc))
+    raise _error(source, (*loc, "apply"), "apply takes a path, an object, or a list of them")
+
+
+def _check_step(kind: str, raw: dict[str, Any], source: Source, loc: tuple[str | int, ...]) -> CheckStep:
+    extra = set(raw) - {kind, "expect"}
+    if extra:
+        raise _error(source, (*loc, sorted(extra)[0]), f"unknown key {sorted(extra)[0]!r} in a {kind} step")
+    model = {"ping": PingSpec, "connect": ConnectSpec, "http": HttpSpec}[kind]
+    if not isinstance(raw[kind], dict):
+        raise _error(source, (*loc, kind), f"{kind} takes a mapping with from and to")
+    spec = _validated(model, raw[kind], source, (*loc, kind))
+    expect, text = _expect(raw.get("expect"), source, (*loc, "expect"))
+    return CheckStep(kind, spec, expect, text, source.line_of(loc))
+
+
+def parse_scenario_data(data: Any, source: Source, allow_outside: bool = False) -> Scenario:
+    """A scenario document (already parsed YAML) → :class:`Scenario`."""
+    if not isinstance(data, dict):
+        raise _error(source, (), "a scenario is a mapping with apiVersion, kind, metadata and steps")
+    allowed = {"apiVersion", "kind", "metadata", "cluster", "steps"}
+    for key in data:
+        if key not in allowed:
+            raise _error(source, (key,), f"unknown key {key!r} (a scenario has {', '.join(sorted(allowed))})")
+    if data.get("apiVersion") != SCENARIO_API_VERSION:
+        raise _error(source, ("apiVersion",), f"apiVersion must be {SCENARIO_API_VERSION}")
+    if data.get("kind") != "Scenario":
+        raise _error(source, ("kind",), "kind must be Scenario")
+    meta = data.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise _error(source, ("metadata",), "metadata must be a mapping")
+    for key in meta:
+        if key not in ("name", "description"):
+            raise _error(source, ("metadata", key), f"unknown key {key!r} (metadata has name and description)")
+    name = meta.get("name") or Path(source.file).stem
+    cluster = _validated(ClusterConfig, data.get("cluster") or {}, source, ("cluster",))
+    steps_raw = data.get("steps") or []
+    if not isinstance(steps_raw, list):
+        raise _error(source, ("steps",), "steps must be a list")
+    base = Path(source.file).parent
+    steps: list[Step] = []
+    for i, raw in enumerate(steps_raw):
+        loc: tuple[str | int, ...] = ("steps", i)
+        if not isinstance(raw, dict):
+            raise _error(source, loc, f"a step is a mapping with one of {', '.join(STEP_KINDS)}")
+        actions = [k for k in raw if k in STEP_KINDS]
+        if len(actions) != 1:
+            unknown = [k for k in raw if k not in STEP_KINDS and k not in ("expect", "namespace")]
+            if unknown:
+                raise _error(
+                    source, (*loc, unknown[0]), f"unknown step kind {unknown[0]!r} (expected one of {', '.join(STEP_KINDS)})"
+                )
+            raise _error(source, loc, f"a step needs exactly one of {', '.join(STEP_KINDS)}, found {len(actions)}")
+        action = actions[0]
+        if action == "apply":
+            steps.append(_apply_step(raw, source, loc, base, allow_outside))
+        elif action == "delete":
+            extra = set(raw) - {"delete"}
+            if extra:
+                raise _error(source, (*loc, sorted(extra)[0]), f"unknown key {sorted(extra)[0]!r} in a delete step")
+            spec = _validated(DeleteSpec, raw["delete"], source, (*loc, "delete"))
+            steps.append(DeleteStep(spec.kind, spec.namespace, spec.name, source.line_of(loc)))
+        else:
+            steps.append(_check_step(action, raw, source, loc))
+    return Scenario(name=str(name), file=source.file, description=str(meta.get("description") or ""), cluster=cluster, steps=steps)
+
+
+def is_scenario_text(text: str) -> bool:
+    """A cheap test: does this YAML declare ``kind: Scenario``?"""
+    return any(line.strip() == "kind: Scenario" for line in text.splitlines()[:50])
+
+
+def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
+    """A scenario file, or a plain manifest file/directory as a check-less scenario."""
+    path = Path(path)
+    if path.is_dir():
+        manifests = load_paths([path])
+        return Scenario(name=path.name, file=str(path), steps=[ApplyStep(manifests, None, None)])
+    text = read_text(path)
+    if not is_scenario_text(text):
+        return Scenario(name=path.stem, file=str(path), steps=[ApplyStep(load_paths([path]), None, None)])
+    documents = list(parse_yaml_documents(text, str(path)))
+    if len(documents) != 1:
+        raise InputError("a scenario file holds exactly one YAML document", file=str(path))
+    data, node = documents[0]
+    return parse_scenario_data(data, Source(str(path), node.start_mark.line + 1, node), allow_outside)

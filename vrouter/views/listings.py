@@ -1,0 +1,293 @@
+"""``vrsim get``: kubectl-style listings of Kubernetes objects and of the TF objects behind them.
+
+Each kind has a function returning a :class:`Listing` — column names and rows for the table,
+the wide columns, and the JSON items — so the CLI only chooses the output format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.cluster import Cluster, canonical_kind
+from controlplane.errors import InputError
+from controlplane.k8s.workloads import controller_of
+from controlplane.tf import model as tf
+from controlplane.tf.model import TFObject, fq_str
+
+
+@dataclass
+class Listing:
+    columns: list[str]
+    rows: list[list[str]]
+    wide_columns: list[str] = field(default_factory=list)
+    wide_rows: list[list[str]] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    kubernetes: bool = True
+
+
+def _ns_sort(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace") or "", meta.get("name") or ""
+
+
+def _select(cluster: Cluster, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+    objects = cluster.store.list(kind) if namespace is None else cluster.store.list(kind, namespace)
+    return sorted(objects, key=_ns_sort)
+
+
+def _ports_text(ports: list[dict[str, Any]], with_node: bool) -> str:
+    out = []
+    for port in ports:
+        text = str(port.get("port"))
+        if with_node and port.get("nodePort"):
+            text += f":{port['nodePort']}"
+        out.append(f"{text}/{port.get('protocol') or 'TCP'}")
+    return ",".join(out) or "<none>"
+
+
+def _pods(cluster: Cluster, namespace: str | None) -> Listing:
+    out = Listing(["NAME", "READY", "STATUS", "RESTARTS"], [], ["IP", "NODE", "NETWORK"], [])
+    records = cluster.kube_manager.pods.records
+    for pod in _select(cluster, "Pod", namespace):
+        status = pod.get("status") or {}
+        phase = status.get("phase") or "Pending"
+        containers = len((pod.get("spec") or {}).get("containers") or [])
+        ready = containers if phase == "Running" else 0
+        meta = pod["metadata"]
+        record = records.get((meta.get("namespace") or "", meta["name"]))
+        network = fq_str(record.vn) if record else ("host" if (pod.get("spec") or {}).get("hostNetwork") else "<none>")
+        out.rows.append([meta["name"], f"{ready}/{containers}", phase, "0"])
+        out.wide_rows.append([status.get("podIP") or "<none>", (pod.get("spec") or {}).get("nodeName") or "<none>", network])
+        out.items.append(pod)
+    return out
+
+
+def _services(cluster: Cluster, namespace: str | None) -> Listing:
+    out = Listing(["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)"], [], ["SELECTOR"], [])
+    for svc in _select(cluster, "Service", namespace):
+        spec = svc.get("spec") or {}
+        svc_type = spec.get("type") or "ClusterIP"
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        external = [i.get("ip") for i in ingress if i.get("ip")] or list(spec.get("externalIPs") or [])
+        if svc_type == "ExternalName":
+            external = [spec.get("externalName", "")]
+        shown = ",".join(dict.fromkeys(external)) or ("<pending>" if svc_type == "LoadBalancer" else "<none>")
+        out.rows.append(
+            [
+                svc["metadata"]["name"],
+                svc_type,
+                spec.get("clusterIP") or "<none>",
+                shown,
+                _ports_text(spec.get("ports") or [], svc_type in ("NodePort", "LoadBalancer")),
+            ]
+        )
+        selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())) or "<none>"
+        out.wide_rows.append([selector])
+        out.items.append(svc)
+    return out
+
+
+def _endpoints(cluster: Cluster, namespace: str | None) -> Listing:
+    out = Listing(["NAME", "ENDPOINTS"], [])
+    for ep in _select(cluster, "Endpoints", namespace):
+        addresses = []
+        for subset in ep.get("subsets") or []:
+            for address in subset.get("addresses") or []:
+                for port in subset.get("ports") or []:
+                    addresses.append(f"{address['ip']}:{port['port']}")
+        out.rows.append([ep["metadata"]["name"], ",".join(addresses) or "<none>"])
+        out.items.append(ep)
+    return out
+
+
+def _ingresses(cluster: Cluster, namespace: str | None) -> Listing:
+    out = Listing(["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS"], [])
+    for ing in _select(cluster, "Ingress", namespace):
+        spec = ing.get("spec") or {}
+        hosts = ",".join(r.get("host") or "*" for r in spec.get("rules") or []) or "*"
+        address = ",".join(i.get("ip", "") for i in ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [])
+        cls = spec.get("ingressClassName") or "<none>"
+        out.rows.append([ing["metadata"]["name"], cls, hosts, address, "80, 443" if spec.get("tls") else "80"])
+        out.items.append(ing)
+    return out
+
+
+def _network_policies(cluster: Cluster, namespace: str | None) -> Listing:
+    out = Listing(["NAME", "POD-SELECTOR"], [])
+    for np_ in _select(cluster, "NetworkPolicy", namespace):
+        selector = (np_.get("spec") or {}).get("podSelector") or {}
+        labels = ",".join(f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items()))
+        exprs = ",".join(f"{e['key']} {e['operator']}" for e in selector.get("matchExpressions") or [])
+        out.rows.append([np_["metadata"]["name"], ",".join(x for x in (labels, exprs) if x) or "<none>"])
+        out.items.append(np_)
+    return out
+
+
+def _events(cluster: Cluster, namespace: str | None) -> Listing:
+    out = Listing(["TYPE", "REASON", "OBJECT", "MESSAGE", "COUNT"], [])
+    for event in cluster.store.events:
+        if namespace is not None and event.namespace != namespace:
+            continue
+        out.rows.append([event.type, event.reason, f"{event.kind.lower()}/{event.name}", event.message, str(event.count)])
+        out.items.append(event.to_json())
+    return out
+
+
+def _generic(kind: str) -> Callable[[Cluster, str | None], Listing]:
+    def listing(cluster: Cluster, namespace: str | None) -> Listing:
+        out = Listing(["NAME", "OWNER"], [])
+        for obj in _select(cluster, kind, namespace):
+            owner = controller_of(obj)
+            out.rows.append([obj["metadata"]["name"], f"{owner['kind']}/{owner['name']}" if owner else "<none>"])
+            out.items.append(obj)
+        return out
+
+    return listing
+
+
+def _namespaces(cluster: Cluster, namespace: str | None) -> Listing:
+    out = Listing(["NAME", "STATUS", "ISOLATED", "PROJECT"], [])
+    ctx = cluster.kube_manager.ctx
+    for ns in sorted(cluster.store.list("Namespace"), key=_ns_sort):
+        name = ns["metadata"]["name"]
+        mode = ctx.namespace_mode(name)
+        isolated = "yes" + (" (services open)" if mode.services_open else "") if mode.isolated else "no"
+        out.rows.append([name, "Active", isolated, fq_str(ctx.names.project(name))])
+        out.items.append(ns)
+    return out
+
+
+KUBERNETES_LISTINGS: dict[str, Callable[[Cluster, str | None], Listing]] = {
+    "Pod": _pods,
+    "Service": _services,
+    "Endpoints": _endpoints,
+    "Ingress": _ingresses,
+    "NetworkPolicy": _network_policies,
+    "Namespace": _namespaces,
+}
+
+# --- TF objects -------------------------------------------------------------------------
+
+
+def _tf_row(obj: TFObject) -> list[str]:
+    if isinstance(obj, tf.VirtualNetwork):
+        subnet = obj.subnet or ",".join(fq_str(r) for r in obj.network_ipam_refs)
+        return [subnet, str(obj.virtual_network_network_id), ", ".join(r[-1] for r in obj.network_policy_refs) or "-"]
+    if isinstance(obj, tf.NetworkIpam):
+        pool = obj.pool
+        gateway = str(pool.gateway) if pool and pool.gateway else "-"
+        return [obj.subnet, gateway, str(pool.in_use if pool else 0)]
+    if isinstance(obj, tf.NetworkPolicy):
+        return [str(len(obj.rules)), "; ".join(_rule_text(r) for r in obj.rules)]
+    if isinstance(obj, tf.SecurityGroup):
+        return [obj.network_policy or "-", str(len(obj.rules))]
+    if isinstance(obj, tf.VirtualMachineInterface):
+        vn = fq_str(obj.virtual_network_refs[0]) if obj.virtual_network_refs else "-"
+        return [vn, obj.mac_address or "-", obj.node or "-", obj.device_owner]
+    if isinstance(obj, tf.InstanceIp):
+        vmis = ", ".join(r[-1] for r in obj.virtual_machine_interface_refs)
+        return [obj.instance_ip_address, fq_str(obj.virtual_network_refs[0]) if obj.virtual_network_refs else "-", vmis]
+    if isinstance(obj, tf.FloatingIp):
+        maps = ",".join(f"{m.protocol}/{m.src_port}→{m.dst_port}" for m in obj.port_mappings) or (
+            "per-member" if obj.port_mappings_by_vmi else "-"
+        )
+        return [obj.floating_ip_address, obj.role or "-", str(len(obj.virtual_machine_interface_refs)), maps]
+    if isinstance(obj, tf.Loadbalancer):
+        return [obj.loadbalancer_provider, obj.vip_address, obj.status]
+    if isinstance(obj, tf.LoadbalancerListener):
+        return [obj.protocol, str(obj.protocol_port)]
+    if isinstance(obj, tf.LoadbalancerPool):
+        rule = f"{obj.host or '*'}{obj.path or ''}" if (obj.host or obj.path) else "-"
+        return [obj.protocol, rule]
+    if isinstance(obj, tf.LoadbalancerMember):
+        return [f"{obj.address}:{obj.protocol_port}", obj.target]
+    if isinstance(obj, tf.VirtualMachine):
+        return [", ".join(r[-1] for r in obj.virtual_router_refs) or "-"]
+    if isinstance(obj, tf.VirtualRouter):
+        return [obj.virtual_router_ip_address]
+    if isinstance(obj, tf.Tag):
+        return [obj.tag_type_name, obj.tag_value]
+    return []
+
+
+def _rule_text(rule: tf.PolicyRule) -> str:
+    def side(value: tuple[str, ...] | str) -> str:
+        return value if isinstance(value, str) else value[-1]
+
+    ports = "" if rule.dst_ports == (0, 65535) else f" port {rule.dst_ports[0]}-{rule.dst_ports[1]}"
+    return f"{rule.action} {rule.protocol} {side(rule.src)} {rule.direction} {side(rule.dst)}{ports}"
+
+
+TF_COLUMNS: dict[str, tuple[type[TFObject], list[str]]] = {
+    "projects": (tf.Project, []),
+    "domains": (tf.Domain, []),
+    "vns": (tf.VirtualNetwork, ["SUBNET/IPAM", "ID", "POLICIES"]),
+    "ipams": (tf.NetworkIpam, ["SUBNET", "GATEWAY", "IN-USE"]),
+    "policies": (tf.NetworkPolicy, ["RULES", "SUMMARY"]),
+    "sgs": (tf.SecurityGroup, ["NETWORK-POLICY", "RULES"]),
+    "vms": (tf.VirtualMachine, ["VROUTER"]),
+    "vmis": (tf.VirtualMachineInterface, ["NETWORK", "MAC", "NODE", "OWNER"]),
+    "iips": (tf.InstanceIp, ["ADDRESS", "NETWORK", "INTERFACES"]),
+    "fips": (tf.FloatingIp, ["ADDRESS", "ROLE", "INTERFACES", "PORT-MAP"]),
+    "fip-pools": (tf.FloatingIpPool, []),
+    "lbs": (tf.Loadbalancer, ["PROVIDER", "VIP", "STATUS"]),
+    "listeners": (tf.LoadbalancerListener, ["PROTOCOL", "PORT"]),
+    "pools": (tf.LoadbalancerPool, ["PROTOCOL", "RULE"]),
+    "members": (tf.LoadbalancerMember, ["ADDRESS", "TARGET"]),
+    "vrouters": (tf.VirtualRouter, ["IP"]),
+    "tags": (tf.Tag, ["TYPE", "VALUE"]),
+    "vrfs": (tf.RoutingInstance, []),
+}
+TF_ALIASES = {
+    "project": "projects",
+    "vn": "vns",
+    "virtual-networks": "vns",
+    "virtualnetworks": "vns",
+    "ipam": "ipams",
+    "policy": "policies",
+    "network-policies": "policies",
+    "sg": "sgs",
+    "security-groups": "sgs",
+    "vm": "vms",
+    "vmi": "vmis",
+    "iip": "iips",
+    "fip": "fips",
+    "floating-ips": "fips",
+    "fippools": "fip-pools",
+    "lb": "lbs",
+    "loadbalancers": "lbs",
+    "vrouter": "vrouters",
+    "tag": "tags",
+    "vrf": "vrfs",
+    "routing-instances": "vrfs",
+}
+
+
+def tf_listing(cluster: Cluster, what: str, namespace: str | None) -> Listing:
+    cls, extra = TF_COLUMNS[what]
+    project = cluster.kube_manager.ctx.names.project(namespace) if namespace else None
+    objects = sorted(cluster.db.list(cls), key=lambda o: o.fq_name)
+    if project is not None:
+        objects = [o for o in objects if o.fq_name[: len(project)] == project]
+    rows = [[fq_str(o.fq_name), *_tf_row(o)] for o in objects]
+    return Listing(["FQ-NAME", *extra], rows, items=[o.to_json() for o in objects], kubernetes=False)
+
+
+def listing_for(cluster: Cluster, what: str, namespace: str | None) -> Listing:
+    """The listing of ``what`` (a Kubernetes kind or alias, or a TF object kind)."""
+    key = what.lower()
+    key = TF_ALIASES.get(key, key)
+    if key in TF_COLUMNS:
+        return tf_listing(cluster, key, namespace)
+    if key in ("events", "event", "ev"):
+        return _events(cluster, namespace)
+    try:
+        kind = canonical_kind(what)
+    except InputError:
+        known = sorted({*TF_COLUMNS, "pods", "services", "endpoints", "ingresses", "networkpolicies", "events", "namespaces"})
+        raise InputError(f"unknown kind {what!r}; try one of: {', '.join(known)}") from None
+    if kind == "Namespace":
+        return _namespaces(cluster, None)
+    return KUBERNETES_LISTINGS.get(kind, _generic(kind))(cluster, namespace)
