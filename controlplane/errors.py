@@ -52,12 +52,13 @@ class InputError(Exception):
         return self
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
-        if self.line is not None:
-            where += f":{self.line}"
+        parts = []
+        if self.file:
+            parts.append(self.file + (f":{self.line}" if self.line is not None else ""))
         if self.path:
-            return f"{where}: {self.path}: {self.message}"
-        return f"{where}: {self.message}"
+            parts.append(self.path)
+        parts.append(self.message)
+        return ": ".join(parts)
 
     def to_json(self) -> dict[str, object]:
         """The contract's error object: ``{"error", "file", "path"}`` (plus ``line``)."""

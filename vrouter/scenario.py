@@ -12,6 +12,7 @@ too: the default cluster, everything applied, no checks.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,11 +27,13 @@ from controlplane.k8s.manifests import (
     Source,
     expand_object,
     load_paths,
+    parse_manifest_text,
     parse_yaml_documents,
     read_text,
 )
 
 SCENARIO_API_VERSION = "vrsim/v1"
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 CHECK_KINDS = ("ping", "connect", "http")
 STEP_KINDS = ("apply", "delete", *CHECK_KINDS)
 MAX_COUNT = 100_000
@@ -136,12 +139,16 @@ def _validated(model: type[BaseModel], data: Any, source: Source, loc: tuple[str
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelt key (``form:``) also leaves the key it stands for missing; name the typo.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         where = (*loc, *[p for p in first["loc"] if not (isinstance(p, str) and "[" in p)])
         if first["type"] == "extra_forbidden":
             message = f"unknown key {first['loc'][-1]!r}"
         elif first["type"] == "missing":
             message = "required key is missing"
+        elif first["type"] == "value_error" and "error" in first.get("ctx", {}):
+            message = str(first["ctx"]["error"])  # our validators' own words, value included
         else:
             message = first["msg"]
             if "input" in first and not isinstance(first["input"], dict | list):
@@ -197,6 +204,9 @@ def _apply_step(raw: dict[str, Any], source: Source, loc: tuple[str | int, ...],
     namespace = raw.get("namespace")
     if namespace is not None and not isinstance(namespace, str):
         raise _error(source, (*loc, "namespace"), "namespace must be a string")
+    if namespace is not None and (len(namespace) > 63 or not _DNS1123_LABEL.match(namespace)):
+        # it becomes the objects' namespace after validation, so it is checked here, as kubectl -n is
+        raise _error(source, (*loc, "namespace"), f"invalid namespace {namespace!r}: must be a DNS-1123 label")
     target = raw["apply"]
     if isinstance(target, str):
         path = _resolve_inside(base, target, source, (*loc, "apply"), allow_outside)
@@ -279,9 +289,14 @@ def parse_scenario_data(data: Any, source: Source, allow_outside: bool = False) 
     return Scenario(name=str(name), file=source.file, description=str(meta.get("description") or ""), cluster=cluster, steps=steps)
 
 
-def is_scenario_text(text: str) -> bool:
-    """A cheap test: does this YAML declare ``kind: Scenario``?"""
-    return any(line.strip() == "kind: Scenario" for line in text.splitlines()[:50])
+def is_scenario_document(data: Any) -> bool:
+    """Is this parsed document a scenario (rather than a Kubernetes object)?
+
+    Decided on the parsed data, not the text: ``kind: "Scenario"`` or a trailing comment must
+    not turn a scenario into an ignored object and its checks into a silent pass. A document
+    with the scenario apiVersion but a misspelt kind is a scenario too, so the typo is reported.
+    """
+    return isinstance(data, dict) and (data.get("kind") == "Scenario" or data.get("apiVersion") == SCENARIO_API_VERSION)
 
 
 def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
@@ -290,11 +305,18 @@ def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
     if path.is_dir():
         manifests = load_paths([path])
         return Scenario(name=path.name, file=str(path), steps=[ApplyStep(manifests, None, None)])
+    file = str(path)
     text = read_text(path)
-    if not is_scenario_text(text):
-        return Scenario(name=path.stem, file=str(path), steps=[ApplyStep(load_paths([path]), None, None)])
-    documents = list(parse_yaml_documents(text, str(path)))
-    if len(documents) != 1:
-        raise InputError("a scenario file holds exactly one YAML document", file=str(path))
-    data, node = documents[0]
-    return parse_scenario_data(data, Source(str(path), node.start_mark.line + 1, node), allow_outside)
+    if file.endswith(".json"):
+        manifests = parse_manifest_text(text, file)
+        if len(manifests) == 1 and is_scenario_document(manifests[0].obj):
+            return parse_scenario_data(manifests[0].obj, Source(file, 1), allow_outside)
+        return Scenario(name=path.stem, file=file, steps=[ApplyStep(manifests, None, None)])
+    documents = [(data, node) for data, node in parse_yaml_documents(text, file) if data is not None]
+    if any(is_scenario_document(data) for data, _ in documents):
+        if len(documents) != 1:
+            raise InputError("a scenario file holds exactly one YAML document", file=file)
+        data, node = documents[0]
+        return parse_scenario_data(data, Source(file, node.start_mark.line + 1, node), allow_outside)
+    manifests = [m for data, node in documents for m in expand_object(data, Source(file, node.start_mark.line + 1, node))]
+    return Scenario(name=path.stem, file=file, steps=[ApplyStep(manifests, None, None)])

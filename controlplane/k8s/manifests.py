@@ -119,25 +119,46 @@ class _GuardedLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
-def _count_nodes(node: yaml.Node, budget: int) -> int:
-    """Count nodes reachable from ``node`` (aliases counted each time) up to ``budget``."""
-    stack = [node]
+MAX_NODES_PER_DOCUMENT = 2_000_000
+#: Deeper than any real object; far enough below Python's recursion limit that copying,
+#: validating or printing an accepted object cannot fail with RecursionError.
+MAX_DEPTH = 100
+
+
+def _count_nodes(node: yaml.Node, budget: int, file: str) -> int:
+    """Count nodes reachable from ``node`` (aliases counted each time) up to ``budget``.
+
+    Also refuses nesting beyond :data:`MAX_DEPTH`, at the line where it goes too deep.
+    """
+    stack: list[tuple[yaml.Node, int]] = [(node, 1)]
     count = 0
     while stack:
-        current = stack.pop()
+        current, depth = stack.pop()
         count += 1
         if count > budget:
             return count
+        if isinstance(current, (yaml.MappingNode, yaml.SequenceNode)) and depth > MAX_DEPTH:
+            raise InputError(f"nested more than {MAX_DEPTH} levels deep", file=file, line=current.start_mark.line + 1)
         if isinstance(current, yaml.MappingNode):
             for key, value in current.value:
-                stack.append(key)
-                stack.append(value)
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
         elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
+            stack.extend((item, depth + 1) for item in current.value)
     return count
 
 
-MAX_NODES_PER_DOCUMENT = 2_000_000
+def _check_json_depth(data: Any, file: str) -> None:
+    """JSON has no aliases, but may nest deep enough to break whatever walks it later."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, (dict, list)) and depth > MAX_DEPTH:
+            raise InputError(f"nested more than {MAX_DEPTH} levels deep", file=file)
+        if isinstance(current, dict):
+            stack.extend((v, depth + 1) for v in current.values())
+        elif isinstance(current, list):
+            stack.extend((v, depth + 1) for v in current)
 
 
 def parse_yaml_documents(text: str, file: str) -> Iterator[tuple[Any, yaml.Node]]:
@@ -148,7 +169,7 @@ def parse_yaml_documents(text: str, file: str) -> Iterator[tuple[Any, yaml.Node]
             node = loader.get_node()
             if node is None:
                 continue
-            if _count_nodes(node, MAX_NODES_PER_DOCUMENT) > MAX_NODES_PER_DOCUMENT:
+            if _count_nodes(node, MAX_NODES_PER_DOCUMENT, file) > MAX_NODES_PER_DOCUMENT:
                 raise InputError(
                     f"document expands to more than {MAX_NODES_PER_DOCUMENT} YAML nodes (alias bomb?)",
                     file=file,
@@ -199,6 +220,9 @@ def parse_manifest_text(text: str, file: str) -> list[Manifest]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=file, line=exc.lineno) from None
+        except RecursionError:
+            raise InputError(f"nested more than {MAX_DEPTH} levels deep", file=file) from None
+        _check_json_depth(data, file)
         out.extend(expand_object(data, Source(file, 1)))
         return out
     for data, node in parse_yaml_documents(text, file):

@@ -68,17 +68,48 @@ def model_for(kind: str) -> type[pydantic.BaseModel] | None:
     return getattr(k8s_models, entry[1]) if entry else None
 
 
+def api_group(api_version: Any) -> str:
+    """``networking.k8s.io/v1`` → ``networking.k8s.io``; the core group (``v1``) is ``""``."""
+    text = str(api_version or "")
+    return text.rsplit("/", 1)[0] if "/" in text else ""
+
+
+def is_kubernetes_group(group: str) -> bool:
+    """The API groups Kubernetes itself serves (core, apps, batch, extensions, ``*.k8s.io``…)."""
+    return group in ("", "apps", "batch", "extensions", "policy", "autoscaling") or group.endswith(".k8s.io")
+
+
 def is_supported(manifest: Manifest) -> bool:
-    """True for the kinds the simulator acts on; the rest are ignored with a note."""
-    api_version = manifest.obj.get("apiVersion")
-    if api_version == TF_API_VERSION:
+    """True for the kinds the simulator acts on; the rest are ignored with a note.
+
+    A kind is its group and name: Calico's ``projectcalico.org/v3`` NetworkPolicy is another
+    API than Kubernetes' and is ignored like any CRD, while ``v1`` Deployment (a Kubernetes
+    group, a wrong version) is an error. Every ``vrsim.tf`` object is ours and is validated.
+    """
+    group = api_group(manifest.obj.get("apiVersion"))
+    if group == api_group(TF_API_VERSION):
         return True
-    return manifest.kind in KUBERNETES_KINDS
+    return manifest.kind in KUBERNETES_KINDS and is_kubernetes_group(group)
+
+
+#: maps whose values are resource quantities, and quantity fields (the client types them str)
+_QUANTITY_MAPS = {"limits", "requests", "overhead"}
+_QUANTITY_FIELDS = {"sizeLimit"}
+
+
+def _is_quantity(loc: Sequence[Any], value: Any) -> bool:
+    """A number where a resource quantity goes (``cpu: 1``, ``cpu: 0.5``): the API server takes
+    it, and manifests are full of it, so it must not be refused as "not a string"."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (len(loc) >= 2 and loc[-2] in _QUANTITY_MAPS) or (bool(loc) and loc[-1] in _QUANTITY_FIELDS)
 
 
 def _tolerated(error: Any) -> bool:
     loc = error["loc"]
     if error["type"] in ("datetime_type", "date_type", "datetime_parsing", "time_type"):
+        return True
+    if error["type"] == "string_type" and _is_quantity(loc, error.get("input")):
         return True
     return (
         error["type"] == "missing"
@@ -136,9 +167,13 @@ def _describe(error: Any, model: type[pydantic.BaseModel]) -> str:
         return f"unknown field {name!r}{hint}"
     if error["type"] == "missing":
         return "required field is missing"
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        # our own validators' messages already name the value; keep their case ("IPv4", "VN")
+        return str(error["ctx"]["error"])
     given = error.get("input")
     shown = repr(given) if not isinstance(given, (dict, list)) else type(given).__name__
-    return f"{error['msg'].lower()}, got {shown}"
+    msg = error["msg"]
+    return f"{msg[:1].lower()}{msg[1:]}, got {shown}"
 
 
 def _location(loc: Sequence[Any]) -> tuple[str | int, ...]:
@@ -433,7 +468,9 @@ def validate_tf(manifest: Manifest) -> None:
     try:
         parsed = model.model_validate(manifest.obj)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # as in validate_schema: a misspelt field is the problem, not the one it leaves missing
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         raise manifest.error(_describe(first, model), _location(first["loc"])) from None
     if manifest.kind == "NetworkPolicy":
         for i, rule in enumerate(parsed.spec.rules):  # type: ignore[attr-defined]
@@ -481,7 +518,10 @@ def check_opencontrail_annotations(manifest: Manifest) -> None:
 
 def validate(manifest: Manifest) -> None:
     """Schema then semantics: a supported Kubernetes kind or a ``vrsim.tf/v1`` object."""
-    if manifest.obj.get("apiVersion") == TF_API_VERSION:
+    api_version = manifest.obj.get("apiVersion")
+    if api_group(api_version) == api_group(TF_API_VERSION):
+        if api_version != TF_API_VERSION:
+            raise manifest.error(f"unknown version {api_version!r} (expected {TF_API_VERSION})", ("apiVersion",))
         validate_tf(manifest)
         return
     validate_schema(manifest)
