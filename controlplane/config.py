@@ -17,6 +17,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+GATEWAY_NODE = "fabric-gateway"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -95,6 +98,8 @@ class ClusterConfig(_Strict):
     publicFipPool: str | InlineFipPool | None = None
     nodes: Annotated[list[NodeConfig], Field(min_length=1)] = Field(default_factory=_default_nodes)
     encapsulation: Literal["MPLSoUDP", "MPLSoGRE", "VXLAN"] = "MPLSoUDP"
+    #: the SDN gateway's underlay address (default: .1 of the first node's /24)
+    fabricGateway: str | None = None
     nodePortRange: tuple[int, int] = (30000, 32767)
     vrouter: VRouterSettings = Field(default_factory=VRouterSettings)
 
@@ -103,9 +108,33 @@ class ClusterConfig(_Strict):
     def _subnets(cls, value: str) -> str:
         return _network(value)
 
+    @field_validator("fabricGateway")
+    @classmethod
+    def _gateway(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            raise ValueError(f"not an IPv4 address: {value!r}") from None
+
+    @property
+    def gateway_ip(self) -> str:
+        """The fabric gateway's address: configured, or the first host of the first node's /24."""
+        if self.fabricGateway:
+            return self.fabricGateway
+        net = ipaddress.IPv4Network(f"{self.nodes[0].ip}/24", strict=False)
+        taken = {n.ip for n in self.nodes}
+        for host in net.hosts():
+            if str(host) not in taken:
+                return str(host)
+        return str(net.network_address)  # pragma: no cover - a /24 full of nodes
+
     @model_validator(mode="after")
     def _unique_nodes(self) -> "ClusterConfig":
         names = [n.name for n in self.nodes]
+        if GATEWAY_NODE in names:
+            raise ValueError(f"{GATEWAY_NODE!r} is the name of the simulated SDN gateway; choose another node name")
         ips = [n.ip for n in self.nodes]
         for label, values in (("name", names), ("ip", ips)):
             seen: set[str] = set()

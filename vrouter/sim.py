@@ -15,7 +15,10 @@ from typing import Any
 
 from controlplane.cluster import Cluster
 from controlplane.config import ClusterConfig
+from controlplane.controller.intent import Controller, Intent
 from controlplane.errors import InputError
+from vrouter.agent import AgentSet, CompiledNode
+from vrouter.fabric import Fabric
 from vrouter.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, load_scenario
 
 
@@ -27,6 +30,12 @@ class Simulation:
         self.seed = seed
         self.cluster = Cluster(scenario.cluster, seed)
         self.notes: list[str] = []
+        self.controller = Controller(self.cluster)
+        self.agents = AgentSet(scenario.cluster)
+        self._intent: Intent | None = None
+        self._compiled: dict[str, CompiledNode] | None = None
+        self._version = -1
+        self._fabric: Fabric | None = None
 
     @classmethod
     def from_path(cls, path: str | Path, seed: int = 0, allow_outside: bool = False) -> "Simulation":
@@ -37,6 +46,43 @@ class Simulation:
         sim = cls(Scenario(name="inline", file="<inline>", cluster=config or ClusterConfig()), seed)
         sim.notes.extend(sim.cluster.apply_objects(objects))
         return sim
+
+    # --- control node and agents -------------------------------------------------------
+    def _changed(self) -> bool:
+        return self._version != self.cluster.store.version
+
+    @property
+    def intent(self) -> Intent:
+        """The controller's view of the current configuration (recomputed after changes)."""
+        if self._intent is None or self._changed():
+            self._intent = self.controller.compute()
+            self._compiled = None
+            self._version = self.cluster.store.version
+        return self._intent
+
+    @property
+    def nodes(self) -> dict[str, CompiledNode]:
+        """Every node's compiled tables (the SDN gateway's included), kept in step with the cluster."""
+        intent = self.intent
+        if self._compiled is None:
+            self._compiled = self.agents.compile(intent)
+        return self._compiled
+
+    @property
+    def fabric(self) -> Fabric:
+        """The running vRouters; their tables follow configuration changes, their flows stay."""
+        nodes = self.nodes
+        if self._fabric is None:
+            self._fabric = Fabric(nodes, self.scenario.cluster.vrouter)
+        elif self._fabric.runtimes[0].compiled is not nodes[self._fabric.names[0]]:
+            self._fabric.update(nodes)
+        return self._fabric
+
+    def node(self, name: str) -> CompiledNode:
+        nodes = self.nodes
+        if name not in nodes:
+            raise InputError(f"no node {name!r}; nodes: {', '.join(nodes)}")
+        return nodes[name]
 
     def run_step(self, step: ApplyStep | DeleteStep) -> None:
         """Apply or delete, locating any error at the step's line."""

@@ -100,6 +100,11 @@ class ObjectStore:
             return [o for table in by_namespace.values() for o in table.values()]
         return list(by_namespace.get(namespace, {}).values())
 
+    @property
+    def version(self) -> int:
+        """Grows with every change (objects or status), so caches know when to refresh."""
+        return self._resource_version
+
     def kinds(self) -> list[str]:
         return [k for k, v in self._objects.items() if any(v.values())]
 
@@ -155,6 +160,7 @@ class ObjectStore:
         old = table.pop(name, None)
         if old is None:
             return None
+        self._resource_version += 1
         event = WatchEvent("DELETED", kind, old, old)
         self._emit(event)
         return event

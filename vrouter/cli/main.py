@@ -13,8 +13,11 @@ from typing import Annotated
 
 import typer
 
+from controlplane.errors import InputError
+from vrouter.agent import CompiledNode
 from vrouter.cli.output import plain_table, print_json, print_table, print_yaml, run_guarded, user_errors
 from vrouter.sim import Simulation
+from vrouter.views import vrouter_tools as views
 from vrouter.views.listings import listing_for
 
 app = typer.Typer(
@@ -112,6 +115,68 @@ def get(
         typer.echo(f"No resources found{where}.", err=True)
         return
     print_table(plain_table(columns, rows))
+
+
+class VRouterTool(str, Enum):
+    vif = "vif"
+    rt = "rt"
+    nh = "nh"
+    mpls = "mpls"
+
+
+def resolve_vrf(node: CompiledNode, vrf: str) -> int:
+    """A VRF by number or by (part of) its VN's name."""
+    if vrf.isdigit():
+        return int(vrf)
+    found = [i for i, name in node.vrf_names.items() if vrf in name]
+    if len(found) == 1:
+        return found[0]
+    choices = ", ".join(f"{i} ({n})" for i, n in sorted(node.vrf_names.items()))
+    what = "matches several VRFs" if found else "matches no VRF"
+    raise InputError(f"--vrf {vrf!r} {what} on {node.name}; VRFs: {choices}")
+
+
+@app.command()
+def vrouter(
+    node: Annotated[str, typer.Argument(help="The compute node (or fabric-gateway).")],
+    tool: Annotated[VRouterTool, typer.Argument(help="vif (--list), rt (--dump), nh (--list/--get), mpls (--dump).")],
+    file: ScenarioOption,
+    vrf: Annotated[str | None, typer.Option("--vrf", help="rt: the VRF, by number or VN name.")] = None,
+    nh_id: Annotated[int | None, typer.Option("--id", help="nh: one nexthop (nh --get).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of the tools' text.")] = False,
+    seed: SeedOption = 0,
+    allow_outside: AllowOutsideOption = False,
+) -> None:
+    """What a node's vRouter holds, in the vRouter tools' layout (vif, rt, nh, mpls)."""
+    with user_errors(as_json):
+        sim = Simulation.from_path(file, seed, allow_outside).build()
+        compiled = sim.node(node)
+        if tool == VRouterTool.vif:
+            text = views.vif_list(compiled)
+            data: object = [views.vif_json(v) for v in compiled.vifs.values()]
+        elif tool == VRouterTool.rt:
+            if vrf is None:
+                text = views.vrf_index(compiled)
+                data = [{"vrf": i, "name": n} for i, n in sorted(compiled.vrf_names.items())]
+            else:
+                number = resolve_vrf(compiled, vrf)
+                if number not in compiled.vrf_names:
+                    raise InputError(f"VRF {number} does not exist on {node}; see vrsim vrouter {node} rt -f {file}")
+                text = views.rt_dump(compiled, number)
+                data = views.routes_json(compiled, number)
+        elif tool == VRouterTool.nh:
+            if nh_id is not None and nh_id not in compiled.nexthops:
+                raise InputError(f"nexthop {nh_id} does not exist on {node}")
+            ids = [nh_id] if nh_id is not None else None
+            text = views.nh_list(compiled, ids)
+            data = [views.nh_json(compiled, i) for i in (ids or sorted(compiled.nexthops))]
+        else:
+            text = views.mpls_dump(compiled)
+            data = {"labels": {str(k): v for k, v in sorted(compiled.labels.items())}, "vnis": {str(k): v for k, v in sorted(compiled.vnis.items())}}
+    if as_json:
+        print_json(data)
+    else:
+        typer.echo(text.rstrip("\n"))
 
 
 def main() -> None:

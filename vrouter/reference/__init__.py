@@ -1,0 +1,1 @@
+"""Plain-Python references the tests (and the benchmarks) hold the compiled dataplane against."""
