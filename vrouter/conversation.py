@@ -1,0 +1,109 @@
+"""Conversations through the fabric: the packets a ping, a TCP connect or a UDP exchange
+sends, in both directions, and what became of them.
+
+A ping is echo then reply; a TCP connect is SYN, SYN-ACK, ACK; UDP and SCTP are a request
+and a response. Each phase is one batch through :meth:`Fabric.run`; the answers start where
+the first packets were delivered. ``flows`` conversations use distinct source ports.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vrouter.dataplane.packets import DROP_REASONS, DROPPED, TCP_ACK, TCP_SYN
+from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP
+from vrouter.fabric import RunResult
+from vrouter.traffic import Source, Target, answers, arrived, back_at, first_packets
+
+
+@dataclass
+class Conversation:
+    source: Source
+    target: Target
+    proto: int
+    phases: list[RunResult] = field(default_factory=list)
+    completed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per flow
+    backends: Counter = field(default_factory=Counter)  # "ns/pod" → flows it answered
+    drop_reason: str | None = None
+    drop_node: int | None = None
+
+    @property
+    def flows(self) -> int:
+        return int(self.completed.shape[0])
+
+    @property
+    def answered(self) -> int:
+        return int(self.completed.sum())
+
+    @property
+    def reachable(self) -> bool:
+        return self.flows > 0 and self.answered == self.flows
+
+    def counters(self) -> dict[str, object]:
+        """injected = delivered + dropped over every packet of every phase."""
+        injected = sum(p.injected for p in self.phases)
+        delivered = sum(p.delivered for p in self.phases)
+        dropped = sum(p.dropped for p in self.phases)
+        reasons: Counter = Counter()
+        for phase in self.phases:
+            reasons.update(phase.drops_by_reason)
+        return {
+            "injected": injected,
+            "delivered": delivered,
+            "dropped": dropped,
+            "dropsByReason": dict(sorted(reasons.items())),
+            "flowSetups": sum(p.flow_setups for p in self.phases),
+        }
+
+
+def _first_drop(rows: np.ndarray) -> tuple[str, int] | None:
+    dropped = np.flatnonzero(rows["outcome"] == DROPPED)
+    if dropped.size == 0:
+        return None
+    row = rows[dropped[0]]
+    return DROP_REASONS[int(row["drop_reason"])], int(row["node"])
+
+
+def converse(sim: object, source: Source, target: Target, proto: int, flows: int, pod_of_vif: dict[tuple[int, int], str]) -> Conversation:
+    """Run ``flows`` conversations of ``proto`` from ``source`` to ``target`` through the fabric."""
+    fabric = sim.fabric  # type: ignore[attr-defined]
+    conv = Conversation(source, target, proto)
+    first = fabric.run(first_packets(source, target, proto, flows))
+    conv.phases.append(first)
+    rows = first.packets
+    ok = target.reached(rows)
+    completed = np.zeros(flows, bool)
+    drop = _first_drop(rows)
+    if ok.any():
+        reply_flags = TCP_SYN | TCP_ACK if proto == PROTO_TCP else 0
+        second = fabric.run(answers(rows[ok], proto, reply_flags))
+        conv.phases.append(second)
+        back = back_at(second.packets, source)
+        completed[second.packets["tag"][back]] = True
+        drop = drop or _first_drop(second.packets)
+        if proto == PROTO_TCP and back.any():
+            third = fabric.run(answers(second.packets[back], proto, TCP_ACK))
+            conv.phases.append(third)
+            drop = drop or _first_drop(third.packets)
+            finished = arrived(third.packets)
+            done = np.zeros(flows, bool)
+            done[third.packets["tag"][finished]] = True
+            completed &= done
+        reached = rows[ok]
+        reached = reached[completed[reached["tag"]]]
+        keys = reached["node"].astype(np.int64) * 65536 + reached["out_vif"].astype(np.int64)
+        for key, count in zip(*np.unique(keys, return_counts=True), strict=True):
+            pod = pod_of_vif.get((int(key) // 65536, int(key) % 65536))
+            if pod is not None:
+                conv.backends[pod] += int(count)
+    conv.completed = completed
+    if drop is not None:
+        conv.drop_reason, conv.drop_node = drop
+    return conv
+
+
+def protocol_number(name: str) -> int:
+    return {"icmp": PROTO_ICMP, "tcp": PROTO_TCP, "udp": 17, "sctp": 132}[name.lower()]

@@ -1,0 +1,119 @@
+"""Packet batches: numpy structured arrays of header fields, one row per packet.
+
+A row holds where the packet enters (node, vif or MPLS label), its header, and — once a
+node's kernel has processed it — the outcome: delivered to an interface, to the host, sent
+across the fabric (to a node, with a label or not), held for the agent, or dropped with a
+reason; plus the rewritten header, the ECMP slot chosen and the flow it used. Bytes are
+never built except for export.
+
+For ICMP echo the source port holds the ICMP identifier and the destination port is 0, as
+the vRouter keys ICMP flows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PACKET = np.dtype(
+    [
+        ("node", np.int16),  # the node whose vRouter sees it next
+        ("in_vif", np.int16),  # entering interface (0 = fabric for tunnelled packets)
+        ("in_label", np.int32),  # MPLS label or VNI when it arrives encapsulated, else -1
+        ("sip", np.uint32),
+        ("dip", np.uint32),
+        ("sport", np.uint16),
+        ("dport", np.uint16),
+        ("proto", np.uint8),
+        ("tcp_flags", np.uint8),
+        ("ttl", np.uint8),
+        ("icmp_type", np.uint8),
+        ("length", np.uint16),
+        # --- set by the kernel ---
+        ("outcome", np.uint8),
+        ("drop_reason", np.uint8),
+        ("out_vif", np.int16),
+        ("out_node", np.int16),
+        ("out_label", np.int32),
+        ("out_sip", np.uint32),
+        ("out_dip", np.uint32),
+        ("out_sport", np.uint16),
+        ("out_dport", np.uint16),
+        ("out_ttl", np.uint8),
+        ("hops", np.uint8),
+        ("ecmp_slot", np.int16),
+        ("flow", np.int32),
+        ("outer_sport", np.uint16),
+        ("tag", np.int32),  # the caller's own id, carried through hops untouched
+    ],
+    align=True,
+)
+
+# outcomes
+PENDING = 0
+DELIVERED = 1  # to a local interface (out_vif)
+HOST = 2  # to the node's own stack (vhost0)
+FABRIC = 3  # out of vif0/0 toward out_node: with out_label (tunnel) or -1 (underlay)
+DROPPED = 4
+HELD = 5  # waiting in a flow's hold queue for the agent
+OUTCOME_NAMES = ("pending", "delivered", "host", "fabric", "dropped", "held")
+
+# drop reasons (dropstats names; the agent's flow decisions keep TF's own words)
+DROP_NONE = 0
+DROP_NO_ROUTE = 1
+DROP_POLICY = 2
+DROP_OUT_POLICY = 3
+DROP_SG = 4
+DROP_OUT_SG = 5
+DROP_FLOW_TABLE_FULL = 6
+DROP_FLOW_QUEUE_LIMIT = 7
+DROP_TTL = 8
+DROP_DISCARD = 9
+DROP_INVALID_LABEL = 10
+DROP_NO_PORT_MAP = 11
+DROP_NO_BACKEND = 12
+DROP_INVALID_VIF = 13
+DROP_REASONS = (
+    "",
+    "NoRoute",
+    "Policy",
+    "OutPolicy",
+    "SG",
+    "OutSG",
+    "FLOW_TABLE_FULL",
+    "FLOW_QUEUE_LIMIT_EXCEEDED",
+    "TTL_EXCEEDED",
+    "DISCARD",
+    "INVALID_LABEL",
+    "NoPortMap",
+    "NoBackend",
+    "INVALID_VIF",
+)
+N_DROP_REASONS = len(DROP_REASONS)
+
+TCP_FIN = 0x01
+TCP_SYN = 0x02
+TCP_RST = 0x04
+TCP_ACK = 0x10
+
+ICMP_ECHO_REPLY = 0
+ICMP_ECHO_REQUEST = 8
+
+
+def same_reason(a: str, b: str) -> bool:
+    """Drop-reason names compare without case or underscores: ``NoRoute`` == ``NO_ROUTE``."""
+    return a.replace("_", "").lower() == b.replace("_", "").lower()
+
+
+def new_batch(n: int) -> np.ndarray:
+    """An empty batch: every packet pending, no label, TTL 64."""
+    batch = np.zeros(n, dtype=PACKET)
+    batch["in_label"] = -1
+    batch["ttl"] = 64
+    batch["length"] = 64
+    batch["out_vif"] = -1
+    batch["out_node"] = -1
+    batch["out_label"] = -1
+    batch["ecmp_slot"] = -1
+    batch["flow"] = -1
+    batch["tag"] = -1
+    return batch

@@ -1,0 +1,339 @@
+"""Packets for checks and benchmarks: endpoints by name, and batches that talk between them.
+
+Endpoint names (spec/scenario-and-cli.md §1): ``ns/pod``, ``service/ns/name`` (its
+ClusterIP), ``service/ns/name:external`` (its LoadBalancer/external IP), ``ingress/ns/name``,
+``node/<name>`` (the node's host stack), ``external`` (a client on the internet behind the SDN
+gateway), ``fabric:<ip>`` (an outside peer whose packets enter through a node's fabric
+interface, as after a gateway that keeps client addresses), or a literal address with an
+optional ``:port``.
+
+A conversation is built as whole batches: the first packets (ICMP echo, TCP SYN, UDP
+request) from the source, then — from where each one was delivered — the replies (echo
+reply, SYN-ACK, UDP response), then the TCP handshake's last ACK. Source ports are
+distinct per flow, so ``flows: 1000`` is a thousand five-tuples.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import numpy as np
+
+from controlplane.config import GATEWAY_NODE
+from controlplane.errors import InputError
+from vrouter.dataplane.packets import (
+    DELIVERED,
+    HOST,
+    ICMP_ECHO_REPLY,
+    ICMP_ECHO_REQUEST,
+    TCP_SYN,
+    new_batch,
+)
+from vrouter.dataplane.tables import PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, VIF_CLIENT, VIF_FABRIC, VIF_HOST
+
+EXTERNAL_CLIENT = "198.51.100.100"
+PROTOCOLS = {"icmp": PROTO_ICMP, "tcp": PROTO_TCP, "udp": PROTO_UDP, "sctp": PROTO_SCTP}
+FIRST_SOURCE_PORT = 32768
+
+
+def ip_int(text: str) -> int:
+    return int(ipaddress.IPv4Address(text))
+
+
+def ip_text(value: int) -> str:
+    return str(ipaddress.IPv4Address(int(value)))
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a conversation starts: a node's interface and an address."""
+
+    name: str
+    node: int
+    vif: int
+    ip: int
+    pod: str | None = None
+    reply_node: int = -1  # where answers come back, when not where it started (fabric peers)
+    reply_vif: int = -1
+
+    @property
+    def home(self) -> tuple[int, int]:
+        """(node, vif) where answers must arrive."""
+        return (self.node, self.vif) if self.reply_node < 0 else (self.reply_node, self.reply_vif)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where it is sent: an address and port, and what stands behind it (for the verdict)."""
+
+    name: str
+    ip: int
+    port: int | None
+    kind: str  # pod | service | external-ip | ingress | node | external | fabric | address
+    pod: str | None = None
+    service: str | None = None
+    #: (node, vif) pairs where a first packet counts as arrived; None: anywhere
+    endpoints: frozenset[tuple[int, int]] | None = None
+
+    def reached(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of first packets that arrived where this target is (not merely somewhere)."""
+        ok = arrived(rows)
+        if self.endpoints is None:
+            return ok
+        keys = rows["node"].astype(np.int64) * 65536 + np.where(rows["outcome"] == HOST, VIF_HOST, rows["out_vif"]).astype(np.int64)
+        wanted = np.array([n * 65536 + v for n, v in self.endpoints], dtype=np.int64)
+        return ok & np.isin(keys, wanted)
+
+
+def _pod(sim: object, namespace: str, name: str) -> dict:
+    obj = sim.cluster.store.get("Pod", namespace, name)  # type: ignore[attr-defined]
+    if obj is None:
+        raise InputError(f"no pod {namespace}/{name}")
+    return obj
+
+
+def _pod_ip(obj: dict) -> str:
+    ip = (obj.get("status") or {}).get("podIP")
+    if not ip:
+        meta = obj["metadata"]
+        reason = ""
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "TFRealized" and cond.get("status") == "False":
+                reason = f": {cond.get('reason')} ({cond.get('message')})"
+        raise InputError(f"pod {meta.get('namespace')}/{meta['name']} has no address{reason}")
+    return ip
+
+
+def _service(sim: object, namespace: str, name: str) -> dict:
+    obj = sim.cluster.store.get("Service", namespace, name)  # type: ignore[attr-defined]
+    if obj is None:
+        raise InputError(f"no service {namespace}/{name}")
+    return obj
+
+
+def split_port(text: str) -> tuple[str, int | None]:
+    """``10.0.0.1:80`` → ("10.0.0.1", 80); a name without a port → (name, None)."""
+    if text.count(":") == 1 and not text.startswith("fabric:"):
+        head, _, tail = text.rpartition(":")
+        if tail.isdigit():
+            port = int(tail)
+            if not 1 <= port <= 65535:
+                raise InputError(f"port {port} in {text!r} is outside 1-65535")
+            return head, port
+        if tail != "external":
+            raise InputError(f"{text!r}: the part after ':' must be a port number")
+    return text, None
+
+
+def resolve_source(sim: object, text: str, toward: Target | None = None) -> Source:
+    """The entry point of a conversation started by ``text``."""
+    nodes = sim.nodes  # type: ignore[attr-defined]
+    names = list(nodes)
+    if text == "external":
+        gateway = nodes[GATEWAY_NODE]
+        vif = next(i for i, v in gateway.vifs.items() if v.type == VIF_CLIENT)
+        return Source(text, gateway.index, vif, ip_int(EXTERNAL_CLIENT))
+    if text.startswith("node/"):
+        name = text[len("node/") :]
+        if name not in nodes or name == GATEWAY_NODE:
+            raise InputError(f"no node {name!r} (nodes: {', '.join(n for n in names if n != GATEWAY_NODE)})")
+        node = nodes[name]
+        return Source(text, node.index, VIF_HOST, int(node.tables.node_ip[node.index]))
+    if text.startswith("fabric:"):
+        address = text[len("fabric:") :]
+        try:
+            ip = ip_int(address)
+        except ValueError:
+            raise InputError(f"{text!r}: fabric: takes an IPv4 address") from None
+        entry = names[0]
+        if toward is not None and toward.pod is not None:
+            namespace, _, pod_name = toward.pod.partition("/")
+            entry = _pod(sim, namespace, pod_name)["spec"]["nodeName"]
+        gateway = nodes[GATEWAY_NODE]
+        client = next(i for i, v in gateway.vifs.items() if v.type == VIF_CLIENT)
+        return Source(text, nodes[entry].index, VIF_FABRIC, ip, None, gateway.index, client)
+    if text.startswith(("service/", "ingress/")):
+        raise InputError(f"{text!r} cannot start a conversation: use a pod, a node, external or fabric:<ip>")
+    if text.count("/") == 1:
+        namespace, _, name = text.partition("/")
+        obj = _pod(sim, namespace, name)
+        ip = _pod_ip(obj)
+        if (obj.get("spec") or {}).get("hostNetwork"):
+            node = nodes[obj["spec"]["nodeName"]]
+            return Source(text, node.index, VIF_HOST, ip_int(ip), text)
+        return _pod_source(sim, text, obj, ip)
+    try:
+        address = ip_int(text)
+    except ValueError:
+        raise InputError(f"unknown endpoint {text!r} (ns/pod, node/NAME, external, fabric:IP or an address)") from None
+    for node_name, node in nodes.items():
+        if node_name != GATEWAY_NODE and int(node.tables.node_ip[node.index]) == address:
+            return Source(text, node.index, VIF_HOST, address)
+    for obj in sim.cluster.store.list("Pod"):  # type: ignore[attr-defined]
+        if (obj.get("status") or {}).get("podIP") == text and not (obj.get("spec") or {}).get("hostNetwork"):
+            name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            return _pod_source(sim, name, obj, text)
+    raise InputError(f"{text!r} is neither a pod's nor a node's address, so nothing can send from it")
+
+
+def _pod_source(sim: object, name: str, obj: dict, ip: str) -> Source:
+    nodes = sim.nodes  # type: ignore[attr-defined]
+    node = nodes[obj["spec"]["nodeName"]]
+    record = sim.cluster.kube_manager.pods.records.get((obj["metadata"]["namespace"], obj["metadata"]["name"]))  # type: ignore[attr-defined]
+    if record is None or record.vmi not in node.vif_of_vmi:
+        raise InputError(f"pod {name} has no interface on {node.name}")
+    return Source(name, node.index, node.vif_of_vmi[record.vmi], ip_int(ip), name)
+
+
+def resolve_target(sim: object, text: str, port: int | None = None) -> Target:
+    """The address (and port) that ``text`` stands for."""
+    text, inline_port = split_port(text)
+    port = port if port is not None else inline_port
+    store = sim.cluster.store  # type: ignore[attr-defined]
+    nodes = sim.nodes  # type: ignore[attr-defined]
+    gateway = nodes[GATEWAY_NODE]
+    internet = frozenset({(gateway.index, next(i for i, v in gateway.vifs.items() if v.type == VIF_CLIENT))})
+    if text == "external":
+        return Target(text, ip_int(EXTERNAL_CLIENT), port, "external", endpoints=internet)
+    if text.startswith("node/"):
+        name = text[len("node/") :]
+        if name not in nodes or name == GATEWAY_NODE:
+            raise InputError(f"no node {name!r}")
+        node = nodes[name]
+        return Target(text, int(node.tables.node_ip[node.index]), port, "node", endpoints=frozenset({(node.index, VIF_HOST)}))
+    if text.startswith("fabric:"):
+        try:
+            return Target(text, ip_int(text[len("fabric:") :]), port, "fabric", endpoints=internet)
+        except ValueError:
+            raise InputError(f"{text!r}: fabric: takes an IPv4 address") from None
+    if text.startswith("service/"):
+        rest = text[len("service/") :]
+        external = rest.endswith(":external")
+        rest = rest.removesuffix(":external")
+        namespace, _, name = rest.partition("/")
+        if not name:
+            raise InputError(f"{text!r}: a service is named service/NAMESPACE/NAME")
+        svc = _service(sim, namespace, name)
+        spec = svc.get("spec") or {}
+        ports = spec.get("ports") or []
+        if port is None and ports:
+            port = int(ports[0]["port"])
+        elif port is not None and ports and port not in [p.get("port") for p in ports]:
+            raise InputError(f"service {namespace}/{name} has no port {port} (ports: {', '.join(str(p['port']) for p in ports)})")
+        if external:
+            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+            addresses = [i["ip"] for i in ingress if i.get("ip")] or list(spec.get("externalIPs") or [])
+            if not addresses:
+                raise InputError(f"service {namespace}/{name} has no external IP (see vrsim get events)")
+            return Target(text, ip_int(addresses[0]), port, "external-ip", service=f"{namespace}/{name}", endpoints=_backend_endpoints(sim, svc))
+        cluster_ip = spec.get("clusterIP")
+        if not cluster_ip or cluster_ip == "None":
+            raise InputError(f"service {namespace}/{name} has no ClusterIP")
+        return Target(text, ip_int(cluster_ip), port, "service", service=f"{namespace}/{name}", endpoints=_backend_endpoints(sim, svc))
+    if text.startswith("ingress/"):
+        namespace, _, name = text[len("ingress/") :].partition("/")
+        ing = store.get("Ingress", namespace, name)
+        if ing is None:
+            raise InputError(f"no ingress {namespace}/{name}")
+        ingress = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if not ingress:
+            raise InputError(f"ingress {namespace}/{name} has no address (see vrsim get events)")
+        return Target(text, ip_int(ingress[0]["ip"]), port or 80, "ingress", service=f"{namespace}/{name}")
+    if text.count("/") == 1:
+        namespace, _, name = text.partition("/")
+        obj = _pod(sim, namespace, name)
+        ip = _pod_ip(obj)
+        return Target(text, ip_int(ip), port, "pod", pod=text, endpoints=frozenset({_pod_endpoint(sim, text, obj, ip)}))
+    try:
+        address = ip_int(text)
+    except ValueError:
+        raise InputError(f"unknown endpoint {text!r}") from None
+    for obj in store.list("Pod"):
+        if (obj.get("status") or {}).get("podIP") == text and not (obj.get("spec") or {}).get("hostNetwork"):
+            name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            return Target(text, address, port, "pod", pod=name, endpoints=frozenset({_pod_endpoint(sim, name, obj, text)}))
+    for node_name, node in nodes.items():
+        if node_name != GATEWAY_NODE and int(node.tables.node_ip[node.index]) == address:
+            return Target(text, address, port, "node", endpoints=frozenset({(node.index, VIF_HOST)}))
+    return Target(text, address, port, "address")
+
+
+def _pod_endpoint(sim: object, name: str, obj: dict, ip: str) -> tuple[int, int]:
+    """(node, vif) of a pod: its interface, or its node's host stack for hostNetwork pods."""
+    if (obj.get("spec") or {}).get("hostNetwork"):
+        return sim.nodes[obj["spec"]["nodeName"]].index, VIF_HOST  # type: ignore[attr-defined]
+    source = _pod_source(sim, name, obj, ip)
+    return source.node, source.vif
+
+
+def _backend_endpoints(sim: object, service: dict) -> frozenset[tuple[int, int]]:
+    """(node, vif) of every ready backend pod of a service."""
+    from controlplane.k8s.endpoints import service_backends
+
+    out = set()
+    for backend in service_backends(sim.cluster.store, service):  # type: ignore[attr-defined]
+        if backend.pod:
+            namespace, _, name = backend.pod.partition("/")
+            obj = sim.cluster.store.get("Pod", namespace, name)  # type: ignore[attr-defined]
+            if obj is not None:
+                try:
+                    out.add(_pod_endpoint(sim, backend.pod, obj, backend.ip))
+                except InputError:
+                    continue
+    return frozenset(out)
+
+
+def first_packets(source: Source, target: Target, proto: int, n: int, first_port: int = FIRST_SOURCE_PORT) -> np.ndarray:
+    """``n`` conversations' first packets: echo requests (id = flow), SYNs, or requests."""
+    batch = new_batch(n)
+    batch["node"] = source.node
+    batch["in_vif"] = source.vif
+    batch["sip"] = source.ip
+    batch["dip"] = target.ip
+    batch["proto"] = proto
+    batch["tag"] = np.arange(n)
+    ports = (first_port + np.arange(n)) % 65536
+    if proto == PROTO_ICMP:
+        batch["sport"] = ports  # ICMP id
+        batch["dport"] = 0
+        batch["icmp_type"] = ICMP_ECHO_REQUEST
+    else:
+        batch["sport"] = ports
+        batch["dport"] = target.port or 0
+        if proto == PROTO_TCP:
+            batch["tcp_flags"] = TCP_SYN
+    return batch
+
+
+def answers(delivered: np.ndarray, proto: int, tcp_flags: int) -> np.ndarray:
+    """The packets that answer ``delivered`` rows, sent from where each one arrived."""
+    batch = new_batch(len(delivered))
+    batch["node"] = delivered["node"]
+    batch["in_vif"] = np.where(delivered["outcome"] == HOST, VIF_HOST, delivered["out_vif"])
+    batch["sip"] = delivered["out_dip"]
+    batch["dip"] = delivered["out_sip"]
+    batch["proto"] = proto
+    batch["tag"] = delivered["tag"]
+    if proto == PROTO_ICMP:
+        batch["sport"] = delivered["out_sport"]
+        batch["dport"] = delivered["out_dport"]
+        batch["icmp_type"] = ICMP_ECHO_REPLY
+    else:
+        batch["sport"] = delivered["out_dport"]
+        batch["dport"] = delivered["out_sport"]
+        batch["tcp_flags"] = tcp_flags
+    return batch
+
+
+def arrived(rows: np.ndarray) -> np.ndarray:
+    """Rows that reached an endpoint (an interface or a host stack)."""
+    return (rows["outcome"] == DELIVERED) | (rows["outcome"] == HOST)
+
+
+def back_at(rows: np.ndarray, source: Source) -> np.ndarray:
+    """Rows delivered back where the conversation's source listens."""
+    node, vif = source.home
+    if vif == VIF_HOST:
+        return (rows["outcome"] == HOST) & (rows["node"] == node)
+    return (rows["outcome"] == DELIVERED) & (rows["node"] == node) & (rows["out_vif"] == vif)
