@@ -16,7 +16,7 @@ import numpy as np
 from vrouter.dataplane.packets import DROP_REASONS, DROPPED, TCP_ACK, TCP_SYN
 from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP
 from vrouter.fabric import RunResult
-from vrouter.traffic import Source, Target, answers, arrived, back_at, first_packets
+from vrouter.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, first_packets
 
 
 @dataclass
@@ -67,11 +67,25 @@ def _first_drop(rows: np.ndarray) -> tuple[str, int] | None:
     return DROP_REASONS[int(row["drop_reason"])], int(row["node"])
 
 
-def converse(sim: object, source: Source, target: Target, proto: int, flows: int, pod_of_vif: dict[tuple[int, int], str]) -> Conversation:
-    """Run ``flows`` conversations of ``proto`` from ``source`` to ``target`` through the fabric."""
+def converse(
+    sim: object,
+    source: Source,
+    target: Target,
+    proto: int,
+    flows: int,
+    pod_of_vif: dict[tuple[int, int], str],
+    same_flow: bool = False,
+    first_port: int = FIRST_SOURCE_PORT,
+    trace_capacity: int = 0,
+) -> Conversation:
+    """Run ``flows`` conversations of ``proto`` from ``source`` to ``target`` through the fabric.
+
+    ``same_flow`` sends every first packet with one five-tuple (a ping's echo requests).
+    With ``trace_capacity`` each phase records its stage events (``Conversation.phases``).
+    """
     fabric = sim.fabric  # type: ignore[attr-defined]
     conv = Conversation(source, target, proto)
-    first = fabric.run(first_packets(source, target, proto, flows))
+    first = fabric.run(first_packets(source, target, proto, flows, first_port, same_flow), trace_capacity)
     conv.phases.append(first)
     rows = first.packets
     ok = target.reached(rows)
@@ -79,13 +93,13 @@ def converse(sim: object, source: Source, target: Target, proto: int, flows: int
     drop = _first_drop(rows)
     if ok.any():
         reply_flags = TCP_SYN | TCP_ACK if proto == PROTO_TCP else 0
-        second = fabric.run(answers(rows[ok], proto, reply_flags))
+        second = fabric.run(answers(rows[ok], proto, reply_flags), trace_capacity)
         conv.phases.append(second)
         back = back_at(second.packets, source)
         completed[second.packets["tag"][back]] = True
         drop = drop or _first_drop(second.packets)
         if proto == PROTO_TCP and back.any():
-            third = fabric.run(answers(second.packets[back], proto, TCP_ACK))
+            third = fabric.run(answers(second.packets[back], proto, TCP_ACK), trace_capacity)
             conv.phases.append(third)
             drop = drop or _first_drop(third.packets)
             finished = arrived(third.packets)

@@ -50,6 +50,7 @@ class RunResult:
     drops_by_reason: dict[str, int]
     flow_setups: int
     trace: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sent: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the rows as injected
 
     def check_conservation(self) -> None:
         if self.injected != self.delivered + self.dropped:
@@ -139,7 +140,7 @@ class Fabric:
         delivered = int(((batch["outcome"] == DELIVERED) | (batch["outcome"] == HOST)).sum())
         dropped_rows = batch["outcome"] == DROPPED
         reasons = Counter(DROP_REASONS[r] for r in batch["drop_reason"][dropped_rows])
-        result = RunResult(batch, injected, delivered, int(dropped_rows.sum()), dict(reasons), setups, trace[: int(tcount[0])])
+        result = RunResult(batch, injected, delivered, int(dropped_rows.sum()), dict(reasons), setups, trace[: int(tcount[0])], packets)
         result.check_conservation()
         return result
 

@@ -105,6 +105,7 @@ class CheckStep:
     expect: ExpectSpec
     expected_text: str
     line: int | None
+    number: int = 0  # the step's position in the scenario, from 1
 
     @property
     def source(self) -> str:
@@ -235,7 +236,16 @@ def _check_step(kind: str, raw: dict[str, Any], source: Source, loc: tuple[str |
         raise _error(source, (*loc, kind), f"{kind} takes a mapping with from and to")
     spec = _validated(model, raw[kind], source, (*loc, kind))
     expect, text = _expect(raw.get("expect"), source, (*loc, "expect"))
-    return CheckStep(kind, spec, expect, text, source.line_of(loc))
+    number = int(loc[-1]) + 1 if loc and isinstance(loc[-1], int) else 0
+    return CheckStep(kind, spec, expect, text, source.line_of(loc), number)
+
+
+def parse_check(kind: str, spec: dict[str, Any]) -> CheckStep:
+    """A check given on the command line (no expectation: it reports what it observes)."""
+    source = Source("<command line>")
+    if kind not in CHECK_KINDS:
+        raise InputError(f"unknown check kind {kind!r}")
+    return _check_step(kind, {kind: spec, "expect": "reachable"}, source, ())
 
 
 def parse_scenario_data(data: Any, source: Source, allow_outside: bool = False) -> Scenario:

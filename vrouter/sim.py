@@ -9,9 +9,11 @@ The CLI is a thin layer over this module; notebooks and tests use it directly.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.cluster import Cluster
 from controlplane.config import ClusterConfig
@@ -20,6 +22,43 @@ from controlplane.errors import InputError
 from vrouter.agent import AgentSet, CompiledNode
 from vrouter.fabric import Fabric
 from vrouter.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from vrouter.checks import CheckResult
+
+
+@dataclass
+class ScenarioResult:
+    """A scenario's checks and the packet counters of all of them together."""
+
+    name: str
+    file: str
+    description: str
+    checks: list[CheckResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def counters(self) -> dict[str, Any]:
+        """injected = delivered + dropped, over every packet every check sent."""
+        total: dict[str, Any] = {"injected": 0, "delivered": 0, "dropped": 0, "dropsByReason": {}, "flowSetups": 0}
+        reasons: Counter[str] = Counter()
+        for check in self.checks:
+            for key in ("injected", "delivered", "dropped", "flowSetups"):
+                total[key] += check.counters.get(key, 0)
+            reasons.update(check.counters.get("dropsByReason", {}))
+        total["dropsByReason"] = dict(sorted(reasons.items()))
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "file": self.file,
+            "passed": self.passed,
+            "checks": [c.to_json() for c in self.checks],
+            "counters": self.counters(),
+        }
 
 
 class Simulation:
@@ -93,6 +132,21 @@ class Simulation:
                 self.cluster.delete(step.kind, step.namespace, step.name)
         except InputError as exc:
             raise exc.located(file=self.scenario.file, line=step.line) from None
+
+    def run(self) -> "ScenarioResult":
+        """Every step in order: apply/delete change the cluster, checks run through the dataplane."""
+        from vrouter.checks import run_check
+
+        results = []
+        for step in self.scenario.steps:
+            if isinstance(step, CheckStep):
+                try:
+                    results.append(run_check(self, step))
+                except InputError as exc:
+                    raise exc.located(file=self.scenario.file, line=step.line) from None
+            else:
+                self.run_step(step)
+        return ScenarioResult(self.scenario.name, self.scenario.file, self.scenario.description, results)
 
     def build(self) -> "Simulation":
         """Run every apply/delete step (the state ``vrsim get`` shows), skipping checks."""

@@ -186,8 +186,19 @@ def _pod_source(sim: object, name: str, obj: dict, ip: str) -> Source:
     return Source(name, node.index, node.vif_of_vmi[record.vmi], ip_int(ip), name)
 
 
-def resolve_target(sim: object, text: str, port: int | None = None) -> Target:
-    """The address (and port) that ``text`` stands for."""
+def is_outside(name: str) -> bool:
+    """Does this source sit outside the cluster (the internet, or a fabric peer)?"""
+    return name == "external" or name.startswith("fabric:")
+
+
+def resolve_target(sim: object, text: str, port: int | None = None, from_outside: bool = True) -> Target:
+    """The address (and port) that ``text`` stands for.
+
+    An Ingress is reached at its published address (``status.loadBalancer.ingress``: the
+    external floating IP when it has one) from outside the cluster, and at its VIP from
+    inside — a pod's packet to the external address would leave through the gateway, and
+    the answer from the public network has no route back to a pod network.
+    """
     text, inline_port = split_port(text)
     port = port if port is not None else inline_port
     store = sim.cluster.store  # type: ignore[attr-defined]
@@ -201,7 +212,7 @@ def resolve_target(sim: object, text: str, port: int | None = None) -> Target:
         if name not in nodes or name == GATEWAY_NODE:
             raise InputError(f"no node {name!r}")
         node = nodes[name]
-        return Target(text, int(node.tables.node_ip[node.index]), port, "node", endpoints=frozenset({(node.index, VIF_HOST)}))
+        return Target(text, int(node.tables.node_ip[node.index]), port, "node", endpoints=_host_endpoint(node.index, port))
     if text.startswith("fabric:"):
         try:
             return Target(text, ip_int(text[len("fabric:") :]), port, "fabric", endpoints=internet)
@@ -226,11 +237,11 @@ def resolve_target(sim: object, text: str, port: int | None = None) -> Target:
             addresses = [i["ip"] for i in ingress if i.get("ip")] or list(spec.get("externalIPs") or [])
             if not addresses:
                 raise InputError(f"service {namespace}/{name} has no external IP (see vrsim get events)")
-            return Target(text, ip_int(addresses[0]), port, "external-ip", service=f"{namespace}/{name}", endpoints=_backend_endpoints(sim, svc))
+            return Target(text, ip_int(addresses[0]), port, "external-ip", service=f"{namespace}/{name}", endpoints=backend_endpoints(sim, svc))
         cluster_ip = spec.get("clusterIP")
         if not cluster_ip or cluster_ip == "None":
             raise InputError(f"service {namespace}/{name} has no ClusterIP")
-        return Target(text, ip_int(cluster_ip), port, "service", service=f"{namespace}/{name}", endpoints=_backend_endpoints(sim, svc))
+        return Target(text, ip_int(cluster_ip), port, "service", service=f"{namespace}/{name}", endpoints=backend_endpoints(sim, svc))
     if text.startswith("ingress/"):
         namespace, _, name = text[len("ingress/") :].partition("/")
         ing = store.get("Ingress", namespace, name)
@@ -239,7 +250,14 @@ def resolve_target(sim: object, text: str, port: int | None = None) -> Target:
         ingress = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if not ingress:
             raise InputError(f"ingress {namespace}/{name} has no address (see vrsim get events)")
-        return Target(text, ip_int(ingress[0]["ip"]), port or 80, "ingress", service=f"{namespace}/{name}")
+        address = ingress[0]["ip"]
+        if not from_outside:
+            from controlplane.tf.model import Loadbalancer
+
+            for lb in sim.cluster.db.list(Loadbalancer):  # type: ignore[attr-defined]
+                if lb.loadbalancer_provider == "opencontrail" and lb.annotations.get("namespace") == namespace and lb.annotations.get("name") == name:
+                    address = lb.vip_address
+        return Target(text, ip_int(address), port or 80, "ingress", service=f"{namespace}/{name}")
     if text.count("/") == 1:
         namespace, _, name = text.partition("/")
         obj = _pod(sim, namespace, name)
@@ -255,8 +273,13 @@ def resolve_target(sim: object, text: str, port: int | None = None) -> Target:
             return Target(text, address, port, "pod", pod=name, endpoints=frozenset({_pod_endpoint(sim, name, obj, text)}))
     for node_name, node in nodes.items():
         if node_name != GATEWAY_NODE and int(node.tables.node_ip[node.index]) == address:
-            return Target(text, address, port, "node", endpoints=frozenset({(node.index, VIF_HOST)}))
+            return Target(text, address, port, "node", endpoints=_host_endpoint(node.index, port))
     return Target(text, address, port, "address")
+
+
+def _host_endpoint(node: int, port: int | None) -> frozenset[tuple[int, int]] | None:
+    """A node's host stack — or, for a port, wherever kube-proxy's NodePort NAT sends it."""
+    return None if port is not None else frozenset({(node, VIF_HOST)})
 
 
 def _pod_endpoint(sim: object, name: str, obj: dict, ip: str) -> tuple[int, int]:
@@ -267,7 +290,7 @@ def _pod_endpoint(sim: object, name: str, obj: dict, ip: str) -> tuple[int, int]
     return source.node, source.vif
 
 
-def _backend_endpoints(sim: object, service: dict) -> frozenset[tuple[int, int]]:
+def backend_endpoints(sim: object, service: dict) -> frozenset[tuple[int, int]]:
     """(node, vif) of every ready backend pod of a service."""
     from controlplane.k8s.endpoints import service_backends
 
@@ -284,8 +307,11 @@ def _backend_endpoints(sim: object, service: dict) -> frozenset[tuple[int, int]]
     return frozenset(out)
 
 
-def first_packets(source: Source, target: Target, proto: int, n: int, first_port: int = FIRST_SOURCE_PORT) -> np.ndarray:
-    """``n`` conversations' first packets: echo requests (id = flow), SYNs, or requests."""
+def first_packets(source: Source, target: Target, proto: int, n: int, first_port: int = FIRST_SOURCE_PORT, same_flow: bool = False) -> np.ndarray:
+    """``n`` conversations' first packets: echo requests (id = flow), SYNs, or requests.
+
+    ``same_flow``: every packet has the same five-tuple (a ``ping -c n``: one identifier).
+    """
     batch = new_batch(n)
     batch["node"] = source.node
     batch["in_vif"] = source.vif
@@ -293,7 +319,7 @@ def first_packets(source: Source, target: Target, proto: int, n: int, first_port
     batch["dip"] = target.ip
     batch["proto"] = proto
     batch["tag"] = np.arange(n)
-    ports = (first_port + np.arange(n)) % 65536
+    ports = (first_port + (np.zeros(n, np.int64) if same_flow else np.arange(n))) % 65536
     if proto == PROTO_ICMP:
         batch["sport"] = ports  # ICMP id
         batch["dport"] = 0

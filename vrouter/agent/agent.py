@@ -147,6 +147,7 @@ class Agent:
         self.vrf_ids = StableIds(first=0)
         self.nh_ids = StableIds(first=2)  # 0 discard, 1 receive
         self.label_ids = StableIds(first=FIRST_LABEL)
+        self.generation = 0
 
     @property
     def is_gateway(self) -> bool:
@@ -319,7 +320,8 @@ class _Compiler:
 
     def build_gateway_routes(self) -> None:
         """Inbound: node addresses and public floating IPs, nothing else (an internet client
-        reaches no pod or ClusterIP). Outbound: everything leaves to the internet."""
+        reaches no pod or ClusterIP). Outbound: public floating IPs come back in (hairpin),
+        everything else leaves to the internet."""
         intent = self.intent
         vrf = self.vrf(INTERNET_VRF)
         outbound = self.vrf(OUTBOUND_VRF)
@@ -338,12 +340,15 @@ class _Compiler:
                 members = tuple(self.endpoint_nexthop(m) if m is not None else -1 for m in route.members)
                 nh = self.nexthop(("composite", vrf, prefix), type=NH_COMPOSITE, vrf=vrf, what=f"ECMP {prefix}")
                 self.nexthops[nh].members = members
+                # both sides: from the internet, and hairpinned from the fabric
                 self.routes.append(RouteRow(vrf, prefix, nh, route.kind))
+                self.routes.append(RouteRow(outbound, prefix, nh, route.kind))
         client_vif = next(v for v in self.vifs.values() if v.type == VIF_CLIENT)
         self.routes.append(RouteRow(outbound, "0.0.0.0/0", client_vif.nh, "default"))
 
     # --- pack ------------------------------------------------------------------------
     def run(self) -> CompiledNode:
+        self.agent.generation += 1
         self.agent.vrf_ids.keep([*self.intent.vrfs, INTERNET_VRF, OUTBOUND_VRF])
         self.build_vifs()
         self.build_routes()
@@ -465,6 +470,7 @@ class _Compiler:
             node_ip=np.array([ip_int(ip) for _, ip in self.intent.nodes], np.uint32),
             encapsulation=np.array([encap], np.int64),
             ecmp_fields=np.array([self.agent.ecmp_bits], np.int64),
+            generation=np.array([self.agent.generation], np.int64),
             vrf_valid=vrf_valid,
             lpm=lpm,
             route_nh=route_nh,

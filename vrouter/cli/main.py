@@ -15,8 +15,20 @@ import typer
 
 from controlplane.errors import InputError
 from vrouter.agent import CompiledNode
-from vrouter.cli.output import plain_table, print_json, print_table, print_yaml, run_guarded, user_errors
-from vrouter.sim import Simulation
+from vrouter.checks import CheckResult, run_check, trace_conversation
+from vrouter.cli.output import (
+    boxed_table,
+    plain_table,
+    print_json,
+    print_table,
+    print_yaml,
+    run_guarded,
+    stdout_console,
+    user_errors,
+)
+from vrouter.reach import reachability
+from vrouter.scenario import parse_check
+from vrouter.sim import ScenarioResult, Simulation
 from vrouter.views import vrouter_tools as views
 from vrouter.views.listings import listing_for
 
@@ -122,6 +134,8 @@ class VRouterTool(str, Enum):
     rt = "rt"
     nh = "nh"
     mpls = "mpls"
+    flow = "flow"
+    dropstats = "dropstats"
 
 
 def resolve_vrf(node: CompiledNode, vrf: str) -> int:
@@ -139,7 +153,10 @@ def resolve_vrf(node: CompiledNode, vrf: str) -> int:
 @app.command()
 def vrouter(
     node: Annotated[str, typer.Argument(help="The compute node (or fabric-gateway).")],
-    tool: Annotated[VRouterTool, typer.Argument(help="vif (--list), rt (--dump), nh (--list/--get), mpls (--dump).")],
+    tool: Annotated[
+        VRouterTool,
+        typer.Argument(help="vif (--list), rt (--dump), nh (--list/--get), mpls (--dump), flow (-l), dropstats."),
+    ],
     file: ScenarioOption,
     vrf: Annotated[str | None, typer.Option("--vrf", help="rt: the VRF, by number or VN name.")] = None,
     nh_id: Annotated[int | None, typer.Option("--id", help="nh: one nexthop (nh --get).")] = None,
@@ -147,13 +164,25 @@ def vrouter(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
-    """What a node's vRouter holds, in the vRouter tools' layout (vif, rt, nh, mpls)."""
+    """What a node's vRouter holds, in the vRouter tools' layout (vif, rt, nh, mpls), and —
+    after the scenario's checks have run — its flows and drop counters (flow, dropstats)."""
     with user_errors(as_json):
-        sim = Simulation.from_path(file, seed, allow_outside).build()
+        sim = Simulation.from_path(file, seed, allow_outside)
+        if tool in (VRouterTool.flow, VRouterTool.dropstats, VRouterTool.vif):
+            sim.run()
+        else:
+            sim.build()
         compiled = sim.node(node)
+        runtime = sim.fabric.runtimes[compiled.index]
         if tool == VRouterTool.vif:
-            text = views.vif_list(compiled)
+            text = views.vif_list(compiled, views.vif_counters(runtime.counters, compiled))
             data: object = [views.vif_json(v) for v in compiled.vifs.values()]
+        elif tool == VRouterTool.flow:
+            text = views.flow_list(compiled, runtime.flows, sim.agents.book)
+            data = views.flow_rows(compiled, runtime.flows, sim.agents.book)
+        elif tool == VRouterTool.dropstats:
+            text = views.dropstats(runtime.counters)
+            data = sim.fabric.drop_counters()[compiled.name]
         elif tool == VRouterTool.rt:
             if vrf is None:
                 text = views.vrf_index(compiled)
@@ -177,6 +206,221 @@ def vrouter(
         print_json(data)
     else:
         typer.echo(text.rstrip("\n"))
+
+
+# --- run -------------------------------------------------------------------------------
+
+
+def _observed_text(check: CheckResult) -> str:
+    o = check.observed
+    text = f"{o['received']}/{o['sent']} answered"
+    if o.get("backends"):
+        text += " · " + ", ".join(f"{k.split('/')[-1]}:{v}" for k, v in o["backends"].items())
+    if o.get("via"):
+        text += f" · via {o['via']}"
+    if o.get("imbalance") is not None:
+        text += f" · imbalance {o['imbalance']:.3f}"
+    if check.why:
+        text += f" — {check.why}"
+    return text
+
+
+def print_scenario(result: ScenarioResult) -> None:
+    table = boxed_table(f"{result.name}  ({result.file})", ["#", "check", "from", "to", "expected", "observed", "verdict", "drop reason"])
+    for check in result.checks:
+        verdict = "[green]PASS[/green]" if check.passed else "[bold red]FAIL[/bold red]"
+        drop = check.observed.get("dropReason") or ""
+        if drop and check.observed.get("dropNode"):
+            drop += f" @ {check.observed['dropNode']}"
+        table.add_row(str(check.step), check.kind, check.source, check.target, check.expected, _observed_text(check), verdict, drop)
+    print_table(table)
+    console = stdout_console()
+    counters = result.counters()
+    passed = sum(c.passed for c in result.checks)
+    drops = ", ".join(f"{k} {v}" for k, v in counters["dropsByReason"].items()) or "none"
+    console.print(
+        f"{'[green]passed[/green]' if result.passed else '[bold red]FAILED[/bold red]'}: {passed}/{len(result.checks)} checks · "
+        f"packets injected {counters['injected']}, delivered {counters['delivered']}, dropped {counters['dropped']} "
+        f"(drops: {drops}) · flow setups {counters['flowSetups']}"
+    )
+    console.print()
+
+
+@app.command()
+def run(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario files (or manifest files/directories).", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    seed: SeedOption = 0,
+    allow_outside: AllowOutsideOption = False,
+) -> None:
+    """Run scenarios: apply their manifests, run their checks through the dataplane, judge them.
+
+    Exit code 0 when every check passes, 1 when a check fails, 2 for invalid input.
+    """
+    results = []
+    with user_errors(as_json):
+        for path in scenarios:
+            results.append(Simulation.from_path(path, seed, allow_outside).run())
+    passed = all(r.passed for r in results)
+    if as_json:
+        print_json({"scenarios": [r.to_json() for r in results], "passed": passed})
+    else:
+        for result in results:
+            print_scenario(result)
+        if len(results) > 1:
+            stdout_console().print(f"{sum(r.passed for r in results)}/{len(results)} scenarios passed")
+    raise typer.Exit(0 if passed else 1)
+
+
+def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict) -> None:
+    with user_errors(as_json):
+        sim = Simulation.from_path(file, seed, allow_outside).build()
+        step = parse_check(kind, spec)
+        result = run_check(sim, step)
+    if as_json:
+        print_json(result.to_json() | {"counters": result.counters})
+    else:
+        o = result.observed
+        state = "[green]reachable[/green]" if o["reachable"] else "[bold red]unreachable[/bold red]"
+        line = f"{kind} {result.source} → {result.target}: {state}, {_observed_text(result)}"
+        if not o["reachable"] and o.get("dropReason"):
+            line += f"; dropped ({o['dropReason']}) on {o.get('dropNode') or '?'}"
+        stdout_console().print(line)
+    raise typer.Exit(0 if result.observed["reachable"] else 1)
+
+
+@app.command()
+def ping(
+    source: Annotated[str, typer.Argument(help="ns/pod, node/NAME, external, fabric:IP or an address.")],
+    target: Annotated[str, typer.Argument(help="ns/pod, service/ns/name, node/NAME, external, an address, ...")],
+    file: ScenarioOption,
+    count: Annotated[int, typer.Option("--count", "-c", min=1, max=100_000, help="Echo requests.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    seed: SeedOption = 0,
+    allow_outside: AllowOutsideOption = False,
+) -> None:
+    """Ping once, ad hoc, after the scenario's apply/delete steps. Exit 0 reachable, 1 not."""
+    _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count})
+
+
+@app.command()
+def connect(
+    source: Annotated[str, typer.Argument(help="ns/pod, node/NAME, external, fabric:IP or an address.")],
+    target: Annotated[str, typer.Argument(help="service/ns/name, ns/pod, ADDRESS:PORT, ...")],
+    file: ScenarioOption,
+    port: Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535)] = None,
+    proto: Annotated[str, typer.Option("--proto", help="tcp, udp or sctp.")] = "tcp",
+    flows: Annotated[int, typer.Option("--flows", min=1, max=1_000_000, help="Distinct source ports.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    seed: SeedOption = 0,
+    allow_outside: AllowOutsideOption = False,
+) -> None:
+    """TCP handshakes (or UDP exchanges), ad hoc; shows which backends answered."""
+    spec = {"from": source, "to": target, "protocol": proto.upper(), "flows": flows}
+    if port is not None:
+        spec["port"] = port
+    _one_off(file, seed, allow_outside, as_json, "connect", spec)
+
+
+@app.command()
+def http(
+    source: Annotated[str, typer.Argument(help="ns/pod, node/NAME, external or fabric:IP.")],
+    target: Annotated[str, typer.Argument(help="ingress/ns/name, service/ns/name or ADDRESS:PORT.")],
+    file: ScenarioOption,
+    host: Annotated[str | None, typer.Option("--host", help="The Host header.")] = None,
+    path: Annotated[str, typer.Option("--path", help="The request path.")] = "/",
+    requests: Annotated[int, typer.Option("--requests", "-n", min=1, max=1_000_000)] = 1,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    seed: SeedOption = 0,
+    allow_outside: AllowOutsideOption = False,
+) -> None:
+    """An HTTP request through an Ingress (Host/path pick the service), ad hoc."""
+    spec = {"from": source, "to": target, "path": path, "requests": requests}
+    if host is not None:
+        spec["host"] = host
+    _one_off(file, seed, allow_outside, as_json, "http", spec)
+
+
+# --- reach -----------------------------------------------------------------------------
+
+
+class ReachOutput(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def reach(
+    file: ScenarioOption,
+    port: Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535, help="Probe this port (default: ping).")] = None,
+    proto: Annotated[str, typer.Option("--proto", help="icmp, tcp, udp or sctp (default: icmp, or tcp with --port).")] = "",
+    namespace: Annotated[str | None, typer.Option("-n", "--namespace", help="Only the pods of this namespace.")] = None,
+    output: Annotated[ReachOutput, typer.Option("-o", "--output")] = ReachOutput.table,
+    seed: SeedOption = 0,
+    allow_outside: AllowOutsideOption = False,
+) -> None:
+    """Pod × pod reachability measured by sending packets ('.' reachable, 'X' not)."""
+    as_json = output == ReachOutput.json
+    with user_errors(as_json):
+        sim = Simulation.from_path(file, seed, allow_outside).build()
+        chosen = (proto or ("tcp" if port else "icmp")).lower()
+        if chosen not in ("icmp", "tcp", "udp", "sctp"):
+            raise InputError(f"--proto {proto!r}: use icmp, tcp, udp or sctp")
+        pods = None
+        if namespace is not None:
+            pods = sorted(
+                f"{namespace}/{p['metadata']['name']}"
+                for p in sim.cluster.store.list("Pod", namespace)
+                if (p.get("status") or {}).get("podIP") and not (p.get("spec") or {}).get("hostNetwork")
+            )
+        result = reachability(sim, chosen, port, pods)
+    if as_json:
+        print_json(result.to_json())
+        return
+    header, rows = result.rows()
+    console = stdout_console()
+    console.print(f"reachability: {result.protocol}{'/' + str(result.port) if result.port else ''} (rows: from, columns: to)")
+    print_table(plain_table(header, rows))
+    if len(result.pods) > 20:
+        console.print("\n".join(f"{i}: {name}" for i, name in enumerate(result.pods)))
+    console.print(f"{int(result.matrix.sum()) - len(result.pods)}/{len(result.pods) * (len(result.pods) - 1)} pairs reachable")
+
+
+# --- trace -----------------------------------------------------------------------------
+
+
+@app.command()
+def trace(
+    source: Annotated[str, typer.Argument(help="ns/pod, node/NAME, external, fabric:IP or an address.")],
+    target: Annotated[str, typer.Argument(help="ns/pod, service/ns/name, node/NAME, external, ADDRESS[:PORT], ...")],
+    file: ScenarioOption,
+    port: Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535)] = None,
+    proto: Annotated[str, typer.Option("--proto", help="icmp, tcp, udp or sctp (default: icmp, or tcp with a port).")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    seed: SeedOption = 0,
+    allow_outside: AllowOutsideOption = False,
+) -> None:
+    """The path of one packet and its reply, stage by stage, on every node it crosses."""
+    with user_errors(as_json):
+        sim = Simulation.from_path(file, seed, allow_outside).build()
+        chosen = (proto or ("tcp" if port or ":" in target.removeprefix("fabric:") or target.startswith("service/") else "icmp")).lower()
+        if chosen not in ("icmp", "tcp", "udp", "sctp"):
+            raise InputError(f"--proto {proto!r}: use icmp, tcp, udp or sctp")
+        phases = trace_conversation(sim, source, target, chosen, port)
+    if as_json:
+        print_json({"from": source, "to": target, "protocol": chosen, "phases": phases})
+        return
+    console = stdout_console()
+    for phase in phases:
+        console.print(f"[bold]{phase['name']}[/bold]  {phase['header']}")
+        current = None
+        for line in phase["events"]:
+            if line["node"] != current:
+                current = line["node"]
+                console.print(f"  [cyan]{current}[/cyan]")
+            console.print(f"    {line['stage']:<15} {line['text']}", highlight=False)
+        console.print(f"  → {phase['outcome']}")
+        console.print()
 
 
 def main() -> None:

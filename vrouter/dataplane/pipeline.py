@@ -12,6 +12,9 @@ own trace event):
    ingress NetworkPolicy; installs the forward **and** the reverse flow.
 4. hit           — the flow's action: DROP (its reason), HOLD, FORWARD or NAT; NAT rewrites
    the header with the reverse flow's key (copied into the entry when the pair is made).
+   A forward flow decided under an older configuration (table generation) is decided again
+   first, keeping its ECMP slot while that slot's member lives — the agent's re-evaluation
+   of flows after a route or policy change.
 5. ``forward``   — route lookup in the flow's destination VRF, the flow's ECMP slot, TTL,
    and output: a local interface, the host, a tunnel to another node (MPLSoUDP, MPLSoGRE or
    VXLAN), the underlay, or a drop.
@@ -119,6 +122,7 @@ from vrouter.dataplane.trace import (
     T_NAT,
     T_NAT_PORTS,
     T_NO_ROUTE,
+    T_REEVALUATE,
     T_ROUTE,
     T_SG,
     T_TTL,
@@ -320,7 +324,8 @@ def _tcp_track(fs: FlowState, cnt: Counters, flow: int, flags: int, trace: np.nd
 
 
 @njit(cache=True)
-def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_nh: int, nat_sip, nat_dip, nat_sport, nat_dport, ecmp: int, drop: int, route: int, now: int) -> None:
+def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_nh: int, nat_sip, nat_dip, nat_sport, nat_dport, ecmp: int, drop: int, route: int, now: int, gen: int) -> None:
+    fs.gen[f] = gen
     fs.action[f] = action
     fs.flags[f] = flags
     fs.dvrf[f] = dvrf
@@ -344,7 +349,7 @@ def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_n
 
 
 @njit(cache=True)
-def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: int, vrf: int, key_nh: int, src_vif: int, label_nh: int, now: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> int:
+def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: int, vrf: int, key_nh: int, src_vif: int, label_nh: int, now: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int, keep_slot: int) -> int:
     """The agent's decision for a new flow, and the installation of both flows.
 
     Uses: the original header, the VRF and key nexthop from ingress, the source interface
@@ -354,6 +359,8 @@ def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: in
     (receiver, when local) — the first denial gives the drop reason. Installs the forward
     flow (DROP with its reason when denied) and, when allowed, the reverse flow carrying
     the inverse NAT. Returns the forward flow index, or -1 when the table is full.
+    ``keep_slot`` (re-evaluating a flow after a configuration change): the ECMP slot the
+    flow had, kept while it still holds a member, so surviving members keep their flows.
     """
     sip = p.sip
     dip = p.dip
@@ -395,8 +402,12 @@ def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: in
             if kind == NH_DISCARD:
                 reason = DROP_NO_ROUTE if (t.nh_flags[nh] & NH_FLAG_NO_ROUTE) else DROP_DISCARD
             elif kind == NH_COMPOSITE:
-                h = ecmp_hash(sip, dip, proto, sport, dport, t.ecmp_fields[0])
-                slot, dest_nh = ecmp_choose(t, nh, h)
+                kept = ecmp_member(t, nh, keep_slot)
+                if kept >= 0:
+                    slot, dest_nh = np.int64(keep_slot), kept
+                else:
+                    h = ecmp_hash(sip, dip, proto, sport, dport, t.ecmp_fields[0])
+                    slot, dest_nh = ecmp_choose(t, nh, h)
                 if dest_nh < 0:
                     reason = DROP_NO_ROUTE
                 elif trace.shape[0]:
@@ -508,6 +519,9 @@ def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: in
     if dvrf != vrf:
         flags |= FLAG_VRF_TRANSLATE
     f = forward_index
+    if f >= 0 and fs.rflow[f] >= 0:
+        _remove_one(fs, cnt, np.int64(fs.rflow[f]))  # decided again: the old reverse flow goes
+        fs.rflow[f] = -1
     if f < 0:
         w0, w1, w2, w3 = pack_key(key_nh, sip, dip, proto, sport, dport)
         f, created = flow_find_or_insert(fs.keys, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
@@ -517,7 +531,7 @@ def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: in
             return -1
         cnt.flows[FC_CREATED] += 1
     cnt.flows[FC_SETUPS] += 1
-    _write_flow(fs, f, action, flags, dvrf, key_nh, new_sip, new_dip, new_sport, new_dport, slot, reason, route_id, now)
+    _write_flow(fs, f, action, flags, dvrf, key_nh, new_sip, new_dip, new_sport, new_dport, slot, reason, route_id, now, t.generation[0])
     fs.ref_acl[f] = ref_acl
     fs.ref_egress[f] = ref_egress
     fs.ref_ingress[f] = ref_ingress
@@ -573,7 +587,7 @@ def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: in
         rflags |= FLAG_DPAT
     if dvrf != vrf:
         rflags |= FLAG_VRF_TRANSLATE
-    _write_flow(fs, r, action, rflags, vrf, rkey, dip, sip, out_sport, out_dport, -1, 0, -1, now)
+    _write_flow(fs, r, action, rflags, vrf, rkey, dip, sip, out_sport, out_dport, -1, 0, -1, now, t.generation[0])
     fs.ref_acl[r] = ref_acl
     fs.ref_egress[r] = ref_egress
     fs.ref_ingress[r] = ref_ingress
@@ -730,7 +744,7 @@ def process_batch(
         if f >= 0 and fs.action[f] == ACTION_HOLD:
             if setups < max_setups:
                 setups += 1
-                f = flow_setup(t, fs, cnt, p, f, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node)
+                f = flow_setup(t, fs, cnt, p, f, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node, -1)
             else:
                 if fs.held[f] < hold_queue:
                     fs.held[f] += 1
@@ -745,6 +759,15 @@ def process_batch(
             cnt.flows[FC_HITS] += 1
             if trace.shape[0]:
                 emit(trace, tcount, i, node, T_FLOW_HIT, f, fs.action[f], fs.rflow[f], 0)
+            if fs.gen[f] != t.generation[0]:
+                if fs.flags[f] & FLAG_REVERSE:
+                    fs.gen[f] = t.generation[0]  # replies of an allowed flow stay allowed
+                else:
+                    # the configuration changed since this flow was decided: decide again
+                    if trace.shape[0]:
+                        emit(trace, tcount, i, node, T_REEVALUATE, f, fs.gen[f], t.generation[0], 0)
+                    setups += 1
+                    f = flow_setup(t, fs, cnt, p, f, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node, fs.ecmp[f])
         else:
             cnt.flows[FC_MISSES] += 1
             if trace.shape[0]:
@@ -757,7 +780,7 @@ def process_batch(
                     _drop(cnt, p, DROP_FLOW_TABLE_FULL, trace, tcount, i, node)
                     continue
                 cnt.flows[FC_CREATED] += 1
-                _write_flow(fs, f, ACTION_HOLD, 0, vrf, key_nh, 0, 0, 0, 0, -1, 0, -1, now)
+                _write_flow(fs, f, ACTION_HOLD, 0, vrf, key_nh, 0, 0, 0, 0, -1, 0, -1, now, t.generation[0])
                 fs.rflow[f] = -1
                 fs.held[f] = 1
                 p.outcome = HELD
@@ -766,7 +789,7 @@ def process_batch(
                     emit(trace, tcount, i, node, T_HOLD, f, 0, 0, 0)
                 continue
             setups += 1
-            f = flow_setup(t, fs, cnt, p, -1, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node)
+            f = flow_setup(t, fs, cnt, p, -1, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node, -1)
         if f < 0:
             continue
         # --- 4. the flow's action ---------------------------------------------------

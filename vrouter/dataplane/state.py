@@ -68,6 +68,7 @@ class FlowState(NamedTuple):
     packets: np.ndarray  # uint64
     bytes: np.ndarray  # uint64
     last: np.ndarray  # int64: simulated time of the last packet (ns)
+    gen: np.ndarray  # int64: the table generation the decision was made with
     key_nh: np.ndarray  # int32
     src_nh: np.ndarray  # int32: the RPF nexthop (the route to the source)
     route: np.ndarray  # int32: the route chosen at setup (trace)
@@ -101,6 +102,7 @@ def new_flow_state(n_entries: int = 512 * 1024, overflow_fraction: float = 0.2) 
         packets=zeros(np.uint64),
         bytes=zeros(np.uint64),
         last=zeros(np.int64),
+        gen=zeros(np.int64),
         key_nh=zeros(np.int32, -1),
         src_nh=zeros(np.int32, -1),
         route=zeros(np.int32, -1),

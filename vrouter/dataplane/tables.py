@@ -70,6 +70,7 @@ class NodeTables(NamedTuple):
     node_ip: np.ndarray  # uint32[n_nodes], the gateway last
     encapsulation: np.ndarray  # int64[1]
     ecmp_fields: np.ndarray  # int64[1], bit 0 sip, 1 dip, 2 proto, 3 sport, 4 dport
+    generation: np.ndarray  # int64[1]: grows with every compilation; older flows are re-evaluated
     # interfaces
     vif_type: np.ndarray  # int8
     vif_vrf: np.ndarray  # int32

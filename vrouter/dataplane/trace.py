@@ -40,6 +40,7 @@ T_TTL = 21
 T_NAT_PORTS = 22
 T_LABEL_DELIVER = 23
 T_CLOSE = 24
+T_REEVALUATE = 25
 
 #: What each stage's event says; ``{a}``… are filled in with names by the trace renderer.
 STAGE_TEXT = {
@@ -55,7 +56,7 @@ STAGE_TEXT = {
     T_SG: "{sg_a}: {ref_b} → {verdict_c}",
     T_DNAT: "floating-IP DNAT on the member's node: {ip_a}:{c} → {ip_b}:{d}",
     T_KUBE_PROXY: "{ref_a}: DNAT to {ip_b}:{c}{snat_d}",
-    T_FLOWS: "installed flow {a} and its reverse flow {b} (action {action_c})",
+    T_FLOWS: "installed flow {a} (action {action_c}){reverse_b}",
     T_NAT: "NAT from the reverse flow's key: source {ip_a} → {ip_b}, destination {ip_c} → {ip_d}",
     T_NAT_PORTS: "ports: source {a} → {b}, destination {c} → {d}",
     T_DELIVER: "delivered to {vif_a}",
@@ -67,6 +68,7 @@ STAGE_TEXT = {
     T_TTL: "TTL {a} → {b}",
     T_LABEL_DELIVER: "label nexthop has no policy flag: delivered without a flow",
     T_CLOSE: "TCP {close_a}: flow {b} and its reverse flow removed",
+    T_REEVALUATE: "flow {a} was decided with configuration {b}; the configuration is now {c}: decided again",
 }
 
 

@@ -11,6 +11,10 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+
 from vrouter.agent.agent import CompiledNode
 from vrouter.dataplane.tables import (
     ENCAP_NAMES,
@@ -26,6 +30,10 @@ from vrouter.dataplane.tables import (
     VIF_TYPE_NAMES,
 )
 
+if TYPE_CHECKING:
+    from vrouter.agent.rules import RuleBook
+    from vrouter.dataplane.state import Counters, FlowState
+
 
 def ip_text(value: int) -> str:
     return str(ipaddress.IPv4Address(int(value)))
@@ -38,6 +46,20 @@ class VifCounters:
     tx_packets: int = 0
     tx_bytes: int = 0
     drops: int = 0
+
+
+def vif_counters(counters: "Counters", node: CompiledNode) -> dict[int, VifCounters]:
+    return {
+        i: VifCounters(
+            int(counters.vif_rx_packets[i]),
+            int(counters.vif_rx_bytes[i]),
+            int(counters.vif_tx_packets[i]),
+            int(counters.vif_tx_bytes[i]),
+            int(counters.vif_drops[i]),
+        )
+        for i in node.vifs
+        if i < counters.vif_rx_packets.shape[0]
+    }
 
 
 def vif_list(node: CompiledNode, counters: dict[int, VifCounters] | None = None) -> str:
@@ -256,3 +278,83 @@ def member_labels(node: CompiledNode, nh_id: int) -> list[int | None]:
             out.append(sub.label if sub.type == NH_TUNNEL else None)
     return out
 
+
+
+def flow_list(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: int = 1000) -> str:
+    """``flow -l``: index ⇄ reverse index, source:port, destination:port, protocol, VRF
+    (→ destination VRF), action, ECMP index, key and RPF nexthops, packets/bytes."""
+    rows = flow_rows(node, flows, book, limit)
+    lines = [
+        f"Flow table (size {flows.keys.keys.shape[0]}, entries {int(flows.keys.n_used[0])})",
+        "",
+        "Action: F=Forward, D=Drop(reason), N=NAT(S=SNAT, D=DNAT, Ps=SPAT, Pd=DPAT), H=Hold",
+        " Other: K(nh)=Key nexthop, E=ECMP index",
+        "",
+        f"{'Index':>17}  {'Source:Port / Destination:Port':<44}Proto(V)",
+        "-" * 78,
+    ]
+    for r in rows:
+        pair = f"{r['index']}<=>{r['reverse'] if r['reverse'] >= 0 else '-'}"
+        lines.append(f"{pair:>17}  {r['source']:<44}{r['proto']} ({r['vrf']}->{r['dest_vrf']})")
+        lines.append(f"{'':>17}  {r['destination']}")
+        lines.append(f"{'':>17}  (K(nh):{r['key_nh']}, Action:{r['action']}, E:{r['ecmp']}, Stats:{r['packets']}/{r['bytes']}{', ' + r['rule'] if r['rule'] else ''})")
+    if not rows:
+        lines.append("(no flows)")
+    return "\n".join(lines)
+
+
+def flow_rows(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: int = 1000) -> list[dict[str, object]]:
+    from vrouter.dataplane.packets import DROP_REASONS
+    from vrouter.dataplane.state import ACTION_FREE, ACTION_NAMES, FLAG_DNAT, FLAG_DPAT, FLAG_SNAT, FLAG_SPAT
+
+    live = np.flatnonzero(flows.action != ACTION_FREE)[:limit]
+    keys = flows.keys.keys
+    out = []
+    for f in live:
+        w0, w1, w2, w3 = (int(x) for x in keys[f])
+        action = ACTION_NAMES[int(flows.action[f])]
+        flags = int(flows.flags[f])
+        if action == "N":
+            bits = [n for bit, n in ((FLAG_SNAT, "S"), (FLAG_DNAT, "D"), (FLAG_SPAT, "Ps"), (FLAG_DPAT, "Pd")) if flags & bit]
+            action = f"N({','.join(bits)})"
+        elif action == "D":
+            action = f"D({DROP_REASONS[int(flows.drop[f])]})"
+        key_nh = w3 >> 8
+        key_vrf = node.nexthops[key_nh].vrf if key_nh in node.nexthops else -1
+        refs = [book.text(int(r)) for r in (flows.ref_acl[f], flows.ref_egress[f], flows.ref_ingress[f], flows.ref_nat[f]) if int(r) >= 0]
+        out.append(
+            {
+                "index": int(f),
+                "reverse": int(flows.rflow[f]),
+                "source": f"{ip_text(w0)}:{w2 >> 16}",
+                "destination": f"{ip_text(w1)}:{w2 & 0xFFFF}",
+                "proto": w3 & 0xFF,
+                "vrf": key_vrf,
+                "dest_vrf": int(flows.dvrf[f]),
+                "action": action,
+                "ecmp": int(flows.ecmp[f]),
+                "key_nh": key_nh,
+                "packets": int(flows.packets[f]),
+                "bytes": int(flows.bytes[f]),
+                "rule": "; ".join(refs),
+            }
+        )
+    return out
+
+
+def dropstats(counters: "Counters") -> str:
+    """``dropstats``: every non-zero drop counter by reason name, then the flow counters."""
+    from vrouter.dataplane.packets import DROP_REASONS
+    from vrouter.dataplane.state import FLOW_COUNTER_NAMES
+
+    lines = []
+    for i, value in enumerate(counters.drops):
+        if value and DROP_REASONS[i]:
+            lines.append(f"{DROP_REASONS[i]:<30}{int(value):>10}")
+    if not lines:
+        lines.append("(no drops)")
+    lines.append("")
+    lines.append("Flow table:")
+    for name, value in zip(FLOW_COUNTER_NAMES, counters.flows, strict=True):
+        lines.append(f"  {name:<28}{int(value):>10}")
+    return "\n".join(lines)

@@ -1,0 +1,293 @@
+"""The checks of a scenario — ping, connect, http — run through the dataplane and judged.
+
+- ``ping``: ``count`` echo requests with one ICMP identifier, and their replies.
+- ``connect``: ``flows`` TCP handshakes (SYN, SYN-ACK, ACK) or UDP/SCTP request/response
+  exchanges, each from its own source port; for a service, which backend answered each.
+- ``http``: through an Ingress, the way TF's HAProxy does it: the client's connection ends
+  at the active HAProxy instance; HAProxy picks the pool by Host and path; the instance
+  opens a new connection to that pool's member, the backend service's ClusterIP:port,
+  which ECMP spreads over the pods. Both legs must succeed.
+
+A check passes when what was observed matches ``expect``: reachability, the backends hit
+(``all`` or a list), the largest relative deviation of a backend's share from an even share
+(``maxImbalance``), the drop reason, and for ``http`` the service the request went ``via``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.errors import InputError
+from controlplane.k8s.endpoints import service_backends
+from controlplane.tf import model as tf
+from vrouter.conversation import Conversation, converse, protocol_number
+from vrouter.dataplane.packets import same_reason
+from vrouter.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
+from vrouter.traffic import Source, Target, backend_endpoints, ip_int, is_outside, resolve_source, resolve_target
+
+
+@dataclass
+class CheckResult:
+    step: int
+    kind: str
+    source: str
+    target: str
+    expected: str
+    observed: dict[str, Any]
+    passed: bool
+    why: str = ""
+    counters: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "kind": self.kind,
+            "from": self.source,
+            "to": self.target,
+            "expected": self.expected,
+            "observed": self.observed,
+            "passed": self.passed,
+        }
+
+
+def node_name(sim: Any, index: int | None) -> str | None:
+    if index is None:
+        return None
+    for name, node in sim.nodes.items():
+        if node.index == index:
+            return name
+    return None
+
+
+def pods_by_vif(sim: Any) -> dict[tuple[int, int], str]:
+    """(node index, vif) → ``ns/pod`` for every pod interface (for backend counts)."""
+    return {(n.index, i): v.pod for n in sim.nodes.values() for i, v in n.vifs.items() if v.pod}
+
+
+def imbalance(backends: Counter, expected: list[str]) -> float:
+    """The largest relative deviation of a backend's share from an even share."""
+    if not expected:
+        return 0.0
+    total = sum(backends.get(b, 0) for b in expected)
+    if total == 0:
+        return 1.0
+    even = total / len(expected)
+    return max(abs(backends.get(b, 0) - even) / even for b in expected)
+
+
+def service_pods(sim: Any, service: str | None) -> list[str]:
+    if service is None:
+        return []
+    namespace, _, name = service.partition("/")
+    obj = sim.cluster.store.get("Service", namespace, name)
+    if obj is None:
+        return []
+    return sorted({b.pod for b in service_backends(sim.cluster.store, obj) if b.pod})
+
+
+def observe(sim: Any, conv: Conversation, sent: int) -> dict[str, Any]:
+    """The contract's ``observed`` object; backends are counted for service targets only."""
+    serviced = conv.target.kind in ("service", "external-ip", "ingress")
+    return {
+        "reachable": conv.reachable,
+        "sent": sent,
+        "received": conv.answered,
+        "dropReason": None if conv.reachable else conv.drop_reason,
+        "dropNode": None if conv.reachable else node_name(sim, conv.drop_node),
+        "backends": dict(sorted(conv.backends.items())) if serviced else {},
+    }
+
+
+def judge(expect: ExpectSpec, observed: dict[str, Any], expected_backends: list[str]) -> tuple[bool, str]:
+    """Does the observation meet the expectation? (and why not)"""
+    if observed["reachable"] != expect.reachable:
+        want = "reachable" if expect.reachable else "unreachable"
+        if observed.get("dropReason"):
+            got = f"dropped: {observed['dropReason']}"
+        elif observed["reachable"]:
+            got = "it answered"
+        else:
+            got = "no answer came back"
+        return False, f"expected {want}, {got} ({observed['received']}/{observed['sent']} answered)"
+    if expect.dropReason is not None and not same_reason(str(observed.get("dropReason") or ""), expect.dropReason):
+        return False, f"expected drop reason {expect.dropReason}, got {observed.get('dropReason')}"
+    backends = Counter(observed.get("backends") or {})
+    if expect.backends is not None:
+        wanted = expected_backends if expect.backends == "all" else list(expect.backends)
+        missing = [b for b in wanted if backends.get(b, 0) == 0]
+        if missing:
+            return False, f"backends never hit: {', '.join(missing)}"
+    if expect.maxImbalance is not None:
+        got = imbalance(backends, expected_backends or sorted(backends))
+        observed["imbalance"] = round(got, 4)
+        if got > expect.maxImbalance:
+            return False, f"imbalance {got:.3f} > {expect.maxImbalance}"
+    if expect.via is not None and observed.get("via") != expect.via:
+        return False, f"expected via {expect.via}, went via {observed.get('via')}"
+    return True, ""
+
+
+# --- ping and connect -----------------------------------------------------------------
+
+
+def run_conversation(sim: Any, source_name: str, target_name: str, proto: str, port: int | None, flows: int, same_flow: bool = False) -> tuple[Conversation, Target]:
+    target = resolve_target(sim, target_name, port, from_outside=is_outside(source_name))
+    if proto != "icmp" and target.port is None:
+        raise InputError(f"{target_name}: a {proto.upper()} check needs a port")
+    source = resolve_source(sim, source_name, target)
+    conv = converse(sim, source, target, protocol_number(proto), flows, pods_by_vif(sim), same_flow=same_flow)
+    return conv, target
+
+
+def run_ping(sim: Any, spec: PingSpec) -> tuple[dict[str, Any], Conversation, Target]:
+    conv, target = run_conversation(sim, spec.from_, spec.to, "icmp", None, spec.count, same_flow=True)
+    return observe(sim, conv, spec.count), conv, target
+
+
+def run_connect(sim: Any, spec: ConnectSpec) -> tuple[dict[str, Any], Conversation, Target]:
+    conv, target = run_conversation(sim, spec.from_, spec.to, spec.protocol.lower(), spec.port, spec.flows)
+    return observe(sim, conv, spec.flows), conv, target
+
+
+# --- http through an ingress ----------------------------------------------------------
+
+
+def host_matches(rule: str | None, host: str | None) -> bool:
+    """Exact host, or ``*.example.com`` matching exactly one more label; no rule host = any."""
+    if rule is None:
+        return True
+    if host is None:
+        return False
+    if rule.startswith("*."):
+        suffix = rule[1:]
+        return host.endswith(suffix) and host.count(".") == rule.count(".")
+    return rule == host
+
+
+def path_matches(rule: str | None, kind: str | None, path: str) -> bool:
+    """Exact, or Prefix by path segments; ImplementationSpecific is exact, as TF's HAProxy does it."""
+    if rule is None:
+        return True
+    if kind == "Prefix":
+        if rule == "/":
+            return True
+        base = rule.rstrip("/")
+        return path == base or path.startswith(base + "/")
+    return path == rule
+
+
+def choose_pool(sim: Any, lb: tf.Loadbalancer, host: str | None, path: str) -> tf.LoadbalancerPool | None:
+    """HAProxy's choice: the first (host, path) rule that matches, longest path first, then the default."""
+    db = sim.cluster.db
+    listeners = [l for l in db.list(tf.LoadbalancerListener) if l.loadbalancer_refs == [lb.fq_name] and l.protocol_port == 80]
+    pools = [p for p in db.list(tf.LoadbalancerPool) if listeners and p.loadbalancer_listener_refs == [listeners[0].fq_name]]
+    rules = [p for p in pools if p.host is not None or p.path is not None]
+    rules.sort(key=lambda p: (-(len(p.path or "")), p.fq_name))
+    for pool in rules:
+        if host_matches(pool.host, host) and path_matches(pool.path, pool.path_type, path):
+            return pool
+    defaults = [p for p in pools if p.host is None and p.path is None]
+    return defaults[0] if defaults else None
+
+
+def run_http(sim: Any, spec: HttpSpec) -> tuple[dict[str, Any], Conversation | None, Target]:
+    target = resolve_target(sim, spec.to, spec.port or 80, from_outside=is_outside(spec.from_))
+    if target.kind != "ingress":
+        # plain HTTP to a service or address: one TCP connection per request
+        conv, target = run_conversation(sim, spec.from_, spec.to, "tcp", spec.port or target.port or 80, spec.requests)
+        observed = observe(sim, conv, spec.requests)
+        observed["via"] = f"service/{target.service}" if target.service else None
+        return observed, conv, target
+    namespace, _, name = target.service.partition("/")  # type: ignore[union-attr]
+    ing = sim.cluster.store.get("Ingress", namespace, name)
+    lb = next(
+        (l for l in sim.cluster.db.list(tf.Loadbalancer) if l.loadbalancer_provider == "opencontrail" and l.annotations.get("name") == name and l.annotations.get("namespace") == namespace),
+        None,
+    )
+    if ing is None or lb is None:
+        raise InputError(f"ingress {namespace}/{name} is not handled by TF (see vrsim get events)")
+    source = resolve_source(sim, spec.from_, target)
+    front = converse(sim, source, target, protocol_number("tcp"), spec.requests, pods_by_vif(sim))
+    observed = observe(sim, front, spec.requests)
+    observed["via"] = None
+    if not front.reachable:
+        return observed, front, target
+    pool = choose_pool(sim, lb, spec.host, spec.path)
+    if pool is None:
+        observed.update(reachable=False, received=0, dropReason="NoIngressRule", dropNode=None)
+        return observed, front, target
+    members = [m for m in sim.cluster.db.list(tf.LoadbalancerMember) if m.fq_name[:-1] == pool.fq_name]
+    if not members:
+        observed.update(reachable=False, received=0, dropReason="NoBackendService", dropNode=None)
+        return observed, front, target
+    member = members[0]
+    observed["via"] = member.target
+    active = sim.cluster.db.get(tf.VirtualMachineInterface, lb.virtual_machine_interface_refs[0])
+    node = sim.nodes[active.node]
+    haproxy = Source(f"haproxy/{namespace}/{name}", node.index, node.vif_of_vmi[active.fq_name], ip_int(lb.vip_address))
+    service = member.target.removeprefix("service/")
+    svc_ns, _, svc_name = service.partition("/")
+    svc = sim.cluster.store.get("Service", svc_ns, svc_name)
+    endpoints = backend_endpoints(sim, svc) if svc is not None else frozenset()
+    backend_target = Target(member.target, ip_int(member.address), member.protocol_port, "service", service=service, endpoints=endpoints)
+    back = converse(sim, haproxy, backend_target, protocol_number("tcp"), spec.requests, pods_by_vif(sim), first_port=40000)
+    observed.update(
+        reachable=back.reachable,
+        received=back.answered,
+        backends=dict(sorted(back.backends.items())),
+        dropReason=None if back.reachable else back.drop_reason,
+        dropNode=None if back.reachable else node_name(sim, back.drop_node),
+    )
+    merged = Conversation(front.source, front.target, front.proto, front.phases + back.phases, back.completed, back.backends, back.drop_reason, back.drop_node)
+    return observed, merged, backend_target
+
+
+def run_check(sim: Any, step: CheckStep) -> CheckResult:
+    """Run one check and judge it; an endpoint that does not exist is an InputError."""
+    if isinstance(step.spec, PingSpec):
+        observed, conv, target = run_ping(sim, step.spec)
+    elif isinstance(step.spec, ConnectSpec):
+        observed, conv, target = run_connect(sim, step.spec)
+    else:
+        observed, conv, target = run_http(sim, step.spec)
+    expected_backends = service_pods(sim, target.service) if target.kind in ("service", "external-ip") else []
+    passed, why = judge(step.expect, observed, expected_backends)
+    counters = conv.counters() if conv is not None else {}
+    return CheckResult(step.number, step.kind, step.source, step.target, step.expected_text, observed, passed, why, counters)
+
+
+
+def packet_text(row: Any) -> str:
+    from vrouter.traffic import ip_text
+
+    proto = {1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}.get(int(row["proto"]), str(int(row["proto"])))
+    if proto == "icmp":
+        kind = "echo request" if int(row["icmp_type"]) == 8 else "echo reply"
+        return f"{ip_text(row['sip'])} → {ip_text(row['dip'])} icmp {kind} id {int(row['sport'])}"
+    return f"{ip_text(row['sip'])}:{int(row['sport'])} → {ip_text(row['dip'])}:{int(row['dport'])} {proto}"
+
+
+def trace_conversation(sim: Any, source_name: str, target_name: str, proto: str, port: int | None) -> list[dict[str, Any]]:
+    """One conversation with every stage event recorded, phase by phase (packet, reply, ACK)."""
+    from vrouter.views.trace import outcome_text, render
+
+    target = resolve_target(sim, target_name, port, from_outside=is_outside(source_name))
+    if proto != "icmp" and target.port is None:
+        raise InputError(f"{target_name}: a {proto.upper()} trace needs a port (--port)")
+    source = resolve_source(sim, source_name, target)
+    conv = converse(sim, source, target, protocol_number(proto), 1, pods_by_vif(sim), first_port=54321, trace_capacity=10_000)
+    nodes = {n.index: n for n in sim.nodes.values()}
+    names = ["packet", "reply", "handshake ACK"]
+    phases = []
+    for name, phase in zip(names, conv.phases, strict=False):
+        phases.append(
+            {
+                "name": name,
+                "header": packet_text(phase.sent[0]),
+                "events": [line.to_json() for line in render(phase.trace, nodes, sim.agents.book)],
+                "outcome": outcome_text(phase.packets[0], nodes),
+            }
+        )
+    return phases
