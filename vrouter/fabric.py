@@ -19,6 +19,7 @@ import numpy as np
 
 from controlplane.config import VRouterSettings
 from vrouter.agent import CompiledNode
+from vrouter.dataplane.packed import KernelTables, pack
 from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROP_TTL, DROPPED, FABRIC, HELD, HOST, PENDING
 from vrouter.dataplane.pipeline import age_flows, process_batch
 from vrouter.dataplane.state import Counters, FlowState, grown, new_counters, new_flow_state
@@ -35,6 +36,7 @@ class ConservationError(AssertionError):
 @dataclass
 class NodeRuntime:
     compiled: CompiledNode
+    kernel: KernelTables
     flows: FlowState
     counters: Counters
 
@@ -75,12 +77,13 @@ class Fabric:
         for node in ordered:
             previous = old.get(node.name)
             max_vif = node.tables.vif_type.shape[0]
+            kernel = previous.kernel if previous is not None and previous.compiled is node else pack(node.tables)
             if previous is None:
                 state = new_flow_state(self.settings.flowEntries, self.settings.overflowFraction)
                 counters = new_counters(max(4096, max_vif))
             else:
                 state, counters = previous.flows, grown(previous.counters, max_vif)
-            self.runtimes.append(NodeRuntime(node, state, counters))
+            self.runtimes.append(NodeRuntime(node, kernel, state, counters))
         self.names = [n.name for n in ordered]
 
     def node_index(self, name: str) -> int:
@@ -112,7 +115,7 @@ class Fabric:
                 self.now += NS_PER_ROUND
                 if trace_capacity:
                     start = int(tcount[0])
-                setups += int(process_batch(runtime.compiled.tables, runtime.flows, runtime.counters, part, self.now, budget, hold, trace, tcount))
+                setups += int(process_batch(runtime.kernel, runtime.flows, runtime.counters, part, self.now, budget, hold, trace, tcount))
                 if trace_capacity:
                     # the kernel numbers packets within its part; map them back to batch rows
                     trace["packet"][start : int(tcount[0])] = mine[trace["packet"][start : int(tcount[0])]]

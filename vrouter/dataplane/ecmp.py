@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from vrouter.dataplane.tables import NodeTables
+from vrouter.dataplane.packed import KernelTables
 
 FIELD_SIP = 1
 FIELD_DIP = 2
@@ -21,7 +21,7 @@ FIELD_SPORT = 8
 FIELD_DPORT = 16
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _mix(h: np.uint32, k: np.uint32) -> np.uint32:
     k = np.uint32(k * np.uint32(0xCC9E2D51))
     k = np.uint32((k << np.uint32(15)) | (k >> np.uint32(17)))
@@ -31,7 +31,7 @@ def _mix(h: np.uint32, k: np.uint32) -> np.uint32:
     return np.uint32(h * np.uint32(5) + np.uint32(0xE6546B64))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def ecmp_hash(sip: int, dip: int, proto: int, sport: int, dport: int, fields: int) -> np.uint32:
     """MurmurHash3-style hash of the selected fields, seeded apart from the flow-table hash.
 
@@ -56,38 +56,38 @@ def ecmp_hash(sip: int, dip: int, proto: int, sport: int, dport: int, fields: in
     return np.uint32(h ^ (h >> np.uint32(16)))
 
 
-@njit(cache=True)
-def ecmp_choose(t: NodeTables, composite: int, h: np.uint32) -> tuple[int, int]:
+@njit(cache=True, inline="always", _nrt=False)
+def ecmp_choose(kt: KernelTables, composite: int, h: np.uint32) -> tuple[int, int]:
     """(slot, member nexthop) for hash ``h``: the hashed slot, or an active one if it is a hole.
 
     (-1, -1) when every slot is a hole.
     """
-    start = t.nh_member_start[composite]
-    n = t.nh_member_len[composite]
+    start = kt.nhs[composite].member_start
+    n = kt.nhs[composite].member_len
     if n == 0:
         return -1, -1
     slot = np.int64(h % np.uint32(n))
-    member = t.members[start + slot]
+    member = kt.members[start + slot]
     if member >= 0:
         return slot, member
     active = 0
     for s in range(n):
-        if t.members[start + s] >= 0:
+        if kt.members[start + s] >= 0:
             active += 1
     if active == 0:
         return -1, -1
     pick = np.int64(h % np.uint32(active))
     for s in range(n):
-        if t.members[start + s] >= 0:
+        if kt.members[start + s] >= 0:
             if pick == 0:
-                return s, t.members[start + s]
+                return s, kt.members[start + s]
             pick -= 1
     return -1, -1  # pragma: no cover
 
 
-@njit(cache=True, inline="always")
-def ecmp_member(t: NodeTables, composite: int, slot: int) -> int:
+@njit(cache=True, inline="always", _nrt=False)
+def ecmp_member(kt: KernelTables, composite: int, slot: int) -> int:
     """The member in ``slot``, or -1 for a hole or a slot past the end."""
-    if slot < 0 or slot >= t.nh_member_len[composite]:
+    if slot < 0 or slot >= kt.nhs[composite].member_len:
         return -1
-    return t.members[t.nh_member_start[composite] + slot]
+    return kt.members[kt.nhs[composite].member_start + slot]

@@ -72,6 +72,8 @@ _MAX_PREFIX_LEN = 32
 _VRF_KEY_SHIFT = 38  # sort key layout: vrf << 38 | prefix << 6 | length
 _MAX_VRFS = 1 << (64 - _VRF_KEY_SHIFT)
 _MAX_DIRECT_VALUE = np.iinfo(np.int32).max - 1  # value + 1 must fit in 31 bits
+HOST_EMPTY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_HOST_MULTIPLIER = np.uint64(0x9E37_79B9_7F4A_7C15)
 
 
 class LpmTable(NamedTuple):
@@ -83,11 +85,17 @@ class LpmTable(NamedTuple):
         the index in ``ranges`` of the head of the chunk's slice.
     ranges: uint64 -- ``start << 32 | uint32(value)``; a slice's head holds
         ``count << 32 | uint32(value)``; SCAN_WIDTH padding entries at the end.
+    host_keys / host_values: the /32 routes again, in a hash table looked up first by
+        :func:`lpm_lookup`: a /32 is always the longest match, and in a cluster most
+        routes are /32s (pods, VIPs) crowded into a few first-level chunks, where the
+        range search would be longest. The answer is the same either way.
     """
 
     vrf_chunks: np.ndarray
     chunks: np.ndarray
     ranges: np.ndarray
+    host_keys: np.ndarray  # uint64: ``vrf << 32 | address`` of every /32, open addressing; HOST_EMPTY = free
+    host_values: np.ndarray  # int32: their values
 
 
 # --------------------------------------------------------------------------
@@ -101,7 +109,7 @@ class LpmTable(NamedTuple):
 # in _chunk_position is a clamp, not an early return, for the same reason.
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _chunk_position(table: LpmTable, vrf: int, addr: np.uint32) -> np.uint64:
     """Index in ``table.chunks`` of the first-level entry for ``addr`` in ``vrf``."""
     # unknown VRF ids (a negative one is huge as unsigned) use the last, empty row
@@ -110,25 +118,25 @@ def _chunk_position(table: LpmTable, vrf: int, addr: np.uint32) -> np.uint64:
     return np.uint64(table.vrf_chunks[row, 0]) + chunk
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _direct_value(entry: np.uint32) -> np.int32:
     """Value stored in a DIRECT_FLAG chunk entry."""
     return np.int32(entry & ~DIRECT_FLAG) - np.int32(1)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _search_key(addr: np.uint32) -> np.uint64:
     """Key that is >= exactly the ``ranges`` entries starting at or before ``addr``."""
     return ((np.uint64(addr) & _LOW32) << np.uint64(32)) | _LOW32
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _entry_value(range_entry: np.uint64) -> np.int32:
     """Value (low 32 bits, -1 = no route) of a ``ranges`` entry."""
     return np.int32(np.uint32(range_entry & _LOW32))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _search_slice(table: LpmTable, head: np.int64, addr: np.uint32) -> np.int32:
     """Value of the last range starting at or before ``addr`` in the slice at ``head``."""
     count = np.int64(table.ranges[head] >> np.uint64(32))
@@ -144,14 +152,30 @@ def _search_slice(table: LpmTable, head: np.int64, addr: np.uint32) -> np.int32:
     return _entry_value(table.ranges[first])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
+def _host_slot(key: np.uint64, mask: np.uint64) -> np.uint64:
+    return ((key * _HOST_MULTIPLIER) >> np.uint64(32)) & mask
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def lpm_lookup(table: LpmTable, vrf: int, addr: np.uint32) -> np.int32:
     """Value of the longest prefix of VRF ``vrf`` matching ``addr``, else -1.
 
     ``addr`` is a host-order IPv4 address (10.47.255.252 == 0x0A2FFFFC).
     Callable from other ``@njit`` kernels that receive the table; it is
-    inlined into them, so no call overhead remains.
+    inlined into them, so no call overhead remains. A /32 is found in the
+    host table first; anything else by the range search.
     """
+    mask = np.uint64(table.host_keys.shape[0] - 1)
+    key = (np.uint64(vrf) << np.uint64(32)) | (np.uint64(addr) & _LOW32)
+    slot = _host_slot(key, mask)
+    while True:
+        held = table.host_keys[slot]
+        if held == key:
+            return table.host_values[slot]
+        if held == HOST_EMPTY:
+            break
+        slot = (slot + np.uint64(1)) & mask
     entry = table.chunks[_chunk_position(table, vrf, addr)]
     if entry & DIRECT_FLAG:
         return _direct_value(entry)
@@ -295,7 +319,34 @@ def build_lpm(
     )
     chunk_bits = _choose_chunk_bits(np.diff(range_offsets), max_chunk_bits, extra_chunk_bits)
     vrf_chunks, chunks, ranges = _ranges_to_chunks(range_offsets, range_starts, range_values, chunk_bits)
-    return LpmTable(vrf_chunks=vrf_chunks, chunks=chunks, ranges=ranges)
+    hosts = lengths[order] == _MAX_PREFIX_LEN
+    host_keys, host_values = _host_table(
+        (vrf_ids[order][hosts].astype(np.uint64) << np.uint64(32)) | prefixes[order][hosts].astype(np.uint64),
+        values[order][hosts],
+    )
+    return LpmTable(vrf_chunks=vrf_chunks, chunks=chunks, ranges=ranges, host_keys=host_keys, host_values=host_values)
+
+
+def _host_table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Open-addressing table of the /32 routes, at most half full (keys are unique)."""
+    size = 2
+    while size < 2 * keys.shape[0]:
+        size *= 2
+    table_keys = np.full(size, HOST_EMPTY, dtype=np.uint64)
+    table_values = np.full(size, -1, dtype=np.int32)
+    _fill_hosts(keys, values.astype(np.int32), table_keys, table_values)
+    return table_keys, table_values
+
+
+@njit(cache=True)
+def _fill_hosts(keys: np.ndarray, values: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray) -> None:
+    mask = np.uint64(table_keys.shape[0] - 1)
+    for i in range(keys.shape[0]):
+        slot = _host_slot(keys[i], mask)
+        while table_keys[slot] != HOST_EMPTY:
+            slot = (slot + np.uint64(1)) & mask
+        table_keys[slot] = keys[i]
+        table_values[slot] = values[i]
 
 
 def _concatenate_routes(

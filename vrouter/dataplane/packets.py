@@ -44,6 +44,11 @@ PACKET = np.dtype(
         ("flow", np.int32),
         ("outer_sport", np.uint16),
         ("tag", np.int32),  # the caller's own id, carried through hops untouched
+        # --- the kernel's scratch, between its passes over a batch ---
+        ("vrf", np.int32),
+        ("key_nh", np.int32),  # -1: not (or no longer) on the flow path
+        ("label_nh", np.int32),
+        ("hash", np.uint32),
     ],
     align=True,
 )
@@ -116,4 +121,6 @@ def new_batch(n: int) -> np.ndarray:
     batch["ecmp_slot"] = -1
     batch["flow"] = -1
     batch["tag"] = -1
+    batch["key_nh"] = -1
+    batch["label_nh"] = -1
     return batch

@@ -1,7 +1,7 @@
 """The vRouter forwarding pipeline of one node, over a whole batch of packets (spec/vrouter.md §2–4).
 
 Stages, in the order a packet meets them (each says what it uses and sets, and writes its
-own trace event):
+own trace event); the exact rules are in ``docs/dataplane.md``:
 
 1. ``ingress``   — uses in_vif/in_label; sets the VRF, the flow-key nexthop, and for an
    encapsulated packet the nexthop its label (or VNI) names.
@@ -20,6 +20,18 @@ own trace event):
    VXLAN), the underlay, or a drop.
 
 Every packet ends delivered, sent to the fabric, held, or dropped with a counted reason.
+
+For speed, :func:`process_batch` goes over the batch three times, the way VPP's graph
+nodes work on vectors: (1) ingress and the flow key's hash for every packet, prefetching
+its bucket; (2) the bucket lookups, prefetching the flow entries; (3) each packet's
+processing. A packet whose flow is established, current and allowed takes the fast path
+written out in that third loop; any other (a miss, a HOLD, a drop flow, a TCP SYN/FIN/RST,
+a flow from an older configuration, or tracing) takes :func:`general_packet`, the stages
+above one by one. Both give the same result.
+
+All kernels are compiled without numba's reference counting (``_nrt=False``): they never
+allocate, and counting references on the tables' arrays at every call costs more than the
+forwarding itself.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from numba import njit
 from vrouter.dataplane.ecmp import ecmp_choose, ecmp_hash, ecmp_member
 from vrouter.dataplane.flow_table import flow_delete, flow_find, flow_find_or_insert, flow_hash, pack_key
 from vrouter.dataplane.lpm import lpm_lookup
+from vrouter.dataplane.packed import S_ECMP_FIELDS, S_ENCAP, S_GENERATION, S_NODE, KernelTables
 from vrouter.dataplane.packets import (
     DELIVERED,
     DROP_DISCARD,
@@ -56,6 +69,7 @@ from vrouter.dataplane.packets import (
     TCP_SYN,
 )
 from vrouter.dataplane.policy import acl_decide, program_decide
+from vrouter.dataplane.prefetch import prefetch
 from vrouter.dataplane.state import (
     ACTION_DROP,
     ACTION_FORWARD,
@@ -76,9 +90,18 @@ from vrouter.dataplane.state import (
     FLAG_SNAT,
     FLAG_SPAT,
     FLAG_VRF_TRANSLATE,
+    REF_ACL,
+    REF_EGRESS,
+    REF_INGRESS,
+    REF_NAT,
+    RX_BYTES,
+    RX_PACKETS,
     TCP_ESTABLISHED,
     TCP_SEEN_SYN,
     TCP_SEEN_SYNACK,
+    TX_BYTES,
+    TX_PACKETS,
+    VIF_DROPS,
     Counters,
     FlowState,
 )
@@ -94,13 +117,11 @@ from vrouter.dataplane.tables import (
     NH_RECEIVE,
     NH_TUNNEL,
     NH_UNDERLAY,
-    NH_VRF_TRANSLATE,
-    NO_PROGRAM,
     PROTO_ICMP,
+    PROTO_TCP,
     VIF_FABRIC,
     VIF_HOST,
     VIF_VM,
-    NodeTables,
 )
 from vrouter.dataplane.trace import (
     T_ACL,
@@ -137,51 +158,65 @@ ACL_DEST_VN = 1
 # SG directions in T_SG events
 SG_SENDER_EGRESS = 0
 SG_RECEIVER_INGRESS = 1
+# what ingress leaves for the rest of the pipeline
+DONE = 0
+STATELESS = 1
+FLOW_PATH = 2
+CHUNK = 128  # packets per vector: its buckets and entries, prefetched, are still in cache when used
+OUTER_PORT_BASE = 49152
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _drop(cnt: Counters, p, reason: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """Sets: outcome DROPPED and drop_reason; counts it per reason and on the ingress vif."""
     p.outcome = DROPPED
     p.drop_reason = reason
     cnt.drops[reason] += 1
-    if p.in_vif >= 0 and p.in_vif < cnt.vif_drops.shape[0]:
-        cnt.vif_drops[p.in_vif] += 1
+    if p.in_vif >= 0 and p.in_vif < cnt.vifs.shape[0]:
+        cnt.vifs[p.in_vif, VIF_DROPS] += 1
     if trace.shape[0]:
         emit(trace, tcount, i, node, T_DROP, reason, 0, 0, 0)
 
 
-@njit(cache=True)
-def _route(t: NodeTables, vrf: int, addr) -> tuple[int, int]:
+@njit(cache=True, inline="always", _nrt=False)
+def _route(kt: KernelTables, vrf: int, addr) -> tuple[int, int]:
     """(route id, nexthop) of the longest prefix of ``vrf`` holding ``addr``; (-1, -1) if none."""
     if vrf < 0:
         return -1, -1
-    rid = lpm_lookup(t.lpm, vrf, np.uint32(addr))
+    rid = np.int64(lpm_lookup(kt.lpm, vrf, np.uint32(addr)))
     if rid < 0:
         return -1, -1
-    return rid, t.route_nh[rid]
+    return rid, np.int64(kt.route_nh[rid])
 
 
-@njit(cache=True)
-def _port_map(t: NodeTables, nh: int, proto: int, port: int) -> int:
+@njit(cache=True, inline="always", _nrt=False)
+def _port_map(kt: KernelTables, nh: int, proto: int, port: int) -> int:
     """The target port a floating IP's port map gives ``proto``/``port`` (-1: not mapped;
     the port itself when the floating IP has no map)."""
-    n = t.nh_pm_len[nh]
+    n = kt.nhs[nh].pm_len
     if n == 0:
         return port
-    first = t.nh_pm_start[nh]
+    first = kt.nhs[nh].pm_start
     for k in range(first, first + n):
-        if t.pm_proto[k] == proto and t.pm_port[k] == port:
-            return t.pm_target[k]
+        if kt.port_maps[k].proto == proto and kt.port_maps[k].port == port:
+            return kt.port_maps[k].target
     return -1
 
 
-@njit(cache=True)
-def _output(t: NodeTables, cnt: Counters, p, nh: int, flow_hash_value: np.uint32, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
-    """Uses the final (non-composite) nexthop. Sets outcome, out_vif/out_node/out_label."""
-    kind = t.nh_type[nh]
+@njit(cache=True, inline="always", _nrt=False)
+def _count_tx(cnt: Counters, vif: int, length: int) -> None:
+    if vif < cnt.vifs.shape[0]:
+        cnt.vifs[vif, TX_PACKETS] += 1
+        cnt.vifs[vif, TX_BYTES] += length
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _output(kt: KernelTables, cnt: Counters, p, nh: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
+    """Uses the final (non-composite) nexthop and the flow-key hash (outer UDP source port).
+    Sets outcome, out_vif/out_node/out_label."""
+    kind = kt.nhs[nh].type
     if kind == NH_ENCAP:
-        vif = t.nh_vif[nh]
+        vif = kt.nhs[nh].vif
         if vif == VIF_HOST:
             p.outcome = HOST
             if trace.shape[0]:
@@ -191,41 +226,36 @@ def _output(t: NodeTables, cnt: Counters, p, nh: int, flow_hash_value: np.uint32
             if trace.shape[0]:
                 emit(trace, tcount, i, node, T_DELIVER, vif, 0, 0, 0)
         p.out_vif = vif
-        if vif < cnt.vif_tx_packets.shape[0]:
-            cnt.vif_tx_packets[vif] += 1
-            cnt.vif_tx_bytes[vif] += p.length
+        _count_tx(cnt, vif, p.length)
     elif kind == NH_RECEIVE:
         p.outcome = HOST
         p.out_vif = VIF_HOST
-        cnt.vif_tx_packets[VIF_HOST] += 1
-        cnt.vif_tx_bytes[VIF_HOST] += p.length
+        _count_tx(cnt, VIF_HOST, p.length)
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_HOST, 0, 0, 0, 0)
     elif kind == NH_TUNNEL:
         p.outcome = FABRIC
-        p.out_node = t.nh_node[nh]
-        p.out_label = t.nh_label[nh]
-        p.outer_sport = np.uint16(49152 + (flow_hash_value & np.uint32(0x3FFF)))
-        cnt.vif_tx_packets[VIF_FABRIC] += 1
-        cnt.vif_tx_bytes[VIF_FABRIC] += p.length
+        p.out_node = kt.nhs[nh].node
+        p.out_label = kt.nhs[nh].label
+        p.outer_sport = np.uint16(OUTER_PORT_BASE + (p.hash & np.uint32(0x3FFF)))
+        _count_tx(cnt, VIF_FABRIC, p.length)
         if trace.shape[0]:
-            emit(trace, tcount, i, node, T_TUNNEL, p.out_node, p.out_label, p.outer_sport, t.encapsulation[0])
+            emit(trace, tcount, i, node, T_TUNNEL, p.out_node, p.out_label, p.outer_sport, kt.scalars[S_ENCAP])
     elif kind == NH_UNDERLAY:
         p.outcome = FABRIC
-        p.out_node = t.nh_node[nh]
+        p.out_node = kt.nhs[nh].node
         p.out_label = -1
-        cnt.vif_tx_packets[VIF_FABRIC] += 1
-        cnt.vif_tx_bytes[VIF_FABRIC] += p.length
+        _count_tx(cnt, VIF_FABRIC, p.length)
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_UNDERLAY, p.out_node, 0, 0, 0)
-    elif kind == NH_DISCARD and (t.nh_flags[nh] & NH_FLAG_NO_ROUTE):
+    elif kind == NH_DISCARD and (kt.nhs[nh].flags & NH_FLAG_NO_ROUTE):
         _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
     else:
         _drop(cnt, p, DROP_DISCARD, trace, tcount, i, node)
 
 
-@njit(cache=True)
-def forward(t: NodeTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: int, label_nh: int, routed: bool, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
+@njit(cache=True, inline="always", _nrt=False)
+def forward(kt: KernelTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: int, label_nh: int, routed: bool, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """Route the (rewritten) packet and hand it to its nexthop.
 
     Uses: out_dip, the flow's ECMP slot (kept, or chosen and stored when unset or a hole),
@@ -233,11 +263,11 @@ def forward(t: NodeTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: int,
     interface and was not rewritten goes straight to that interface. Sets: out_ttl (routed
     hops only), ecmp_slot, and the outcome through the nexthop.
     """
-    nh = -1
+    nh = np.int64(-1)
     if label_nh >= 0 and p.out_dip == p.dip:
         nh = label_nh
     else:
-        rid, nh = _route(t, vrf, p.out_dip)
+        rid, nh = _route(kt, vrf, p.out_dip)
         if rid < 0:
             if trace.shape[0]:
                 emit(trace, tcount, i, node, T_NO_ROUTE, vrf, p.out_dip, 0, 0)
@@ -245,23 +275,22 @@ def forward(t: NodeTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: int,
             return
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_ROUTE, vrf, rid, nh, 0)
-    h = np.uint32(0)
-    if t.nh_type[nh] == NH_COMPOSITE:
-        h = ecmp_hash(p.sip, p.dip, p.proto, p.sport, p.dport, t.ecmp_fields[0])
+    if kt.nhs[nh].type == NH_COMPOSITE:
         slot = np.int64(-1)
         if flow >= 0:
-            slot = np.int64(fs.ecmp[flow])
-        member = ecmp_member(t, nh, slot)
+            slot = np.int64(fs.entries[flow].ecmp)
+        member = ecmp_member(kt, nh, slot)
         if member < 0:
-            slot, member = ecmp_choose(t, nh, h)
+            h = ecmp_hash(p.sip, p.dip, p.proto, p.sport, p.dport, kt.scalars[S_ECMP_FIELDS])
+            slot, member = ecmp_choose(kt, nh, h)
             if flow >= 0:
-                fs.ecmp[flow] = slot
+                fs.entries[flow].ecmp = slot
         if member < 0:
             _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
             return
         p.ecmp_slot = slot
         if trace.shape[0]:
-            emit(trace, tcount, i, node, T_ECMP, nh, slot, member, t.nh_member_len[nh])
+            emit(trace, tcount, i, node, T_ECMP, nh, slot, member, kt.nhs[nh].member_len)
         nh = member
     if routed:
         if p.out_ttl <= 1:
@@ -270,44 +299,45 @@ def forward(t: NodeTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: int,
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_TTL, p.out_ttl, p.out_ttl - 1, 0, 0)
         p.out_ttl -= 1
-    fh = flow_hash(np.uint32(p.sip), np.uint32(p.dip), np.uint32((np.uint32(p.sport) << 16) | np.uint32(p.dport)), np.uint32(p.proto))
-    _output(t, cnt, p, nh, fh ^ h, trace, tcount, i, node)
+    _output(kt, cnt, p, nh, trace, tcount, i, node)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
+def _remove_one(fs: FlowState, cnt: Counters, f: int) -> None:
+    e = fs.entries[f]
+    if e.action != ACTION_FREE:
+        flow_delete(fs.keys, f)
+        e.action = ACTION_FREE
+        e.rflow = -1
+        e.ecmp = -1
+        e.tcp = 0
+        e.held = 0
+        e.flags = 0
+        cnt.flows[FC_DELETED] += 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def _remove_pair(fs: FlowState, cnt: Counters, flow: int) -> None:
-    """Delete a flow and its reverse flow (TCP close, or the agent's eviction)."""
-    reverse = np.int64(fs.rflow[flow])
+    """Delete a flow and its reverse flow (TCP close, ageing)."""
+    reverse = np.int64(fs.entries[flow].rflow)
     _remove_one(fs, cnt, np.int64(flow))
     if reverse >= 0:
         _remove_one(fs, cnt, reverse)
 
 
-@njit(cache=True)
-def _remove_one(fs: FlowState, cnt: Counters, f: int) -> None:
-    if fs.action[f] != ACTION_FREE:
-        flow_delete(fs.keys, f)
-        fs.action[f] = ACTION_FREE
-        fs.rflow[f] = -1
-        fs.ecmp[f] = -1
-        fs.tcp[f] = 0
-        fs.held[f] = 0
-        fs.flags[f] = 0
-        cnt.flows[FC_DELETED] += 1
-
-
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _tcp_track(fs: FlowState, cnt: Counters, flow: int, flags: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """TCP state per flow; after FIN in both directions, or a RST, both flows go."""
-    reverse = fs.rflow[flow]
+    e = fs.entries[flow]
+    reverse = np.int64(e.rflow)
     if flags & TCP_SYN:
         if flags & TCP_ACK:
-            fs.tcp[flow] |= TCP_SEEN_SYNACK
+            e.tcp |= TCP_SEEN_SYNACK
         else:
-            fs.tcp[flow] |= TCP_SEEN_SYN
-    elif flags & TCP_ACK and reverse >= 0 and (fs.tcp[reverse] & TCP_SEEN_SYNACK):
-        fs.tcp[flow] |= TCP_ESTABLISHED
-        fs.tcp[reverse] |= TCP_ESTABLISHED
+            e.tcp |= TCP_SEEN_SYN
+    elif flags & TCP_ACK and reverse >= 0 and (fs.entries[reverse].tcp & TCP_SEEN_SYNACK):
+        e.tcp |= TCP_ESTABLISHED
+        fs.entries[reverse].tcp |= TCP_ESTABLISHED
     if flags & TCP_RST:
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_CLOSE, 0, flow, 0, 0)
@@ -315,41 +345,40 @@ def _tcp_track(fs: FlowState, cnt: Counters, flow: int, flags: int, trace: np.nd
         cnt.flows[FC_CLOSED] += 1
         return
     if flags & TCP_FIN:
-        fs.tcp[flow] |= STATE_FIN
-        if reverse >= 0 and (fs.tcp[reverse] & STATE_FIN):
+        e.tcp |= STATE_FIN
+        if reverse >= 0 and (fs.entries[reverse].tcp & STATE_FIN):
             if trace.shape[0]:
                 emit(trace, tcount, i, node, T_CLOSE, 1, flow, 0, 0)
             _remove_pair(fs, cnt, flow)
             cnt.flows[FC_CLOSED] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_nh: int, nat_sip, nat_dip, nat_sport, nat_dport, ecmp: int, drop: int, route: int, now: int, gen: int) -> None:
-    fs.gen[f] = gen
-    fs.action[f] = action
-    fs.flags[f] = flags
-    fs.dvrf[f] = dvrf
-    fs.key_nh[f] = key_nh
-    fs.nat_sip[f] = nat_sip
-    fs.nat_dip[f] = nat_dip
-    fs.nat_sport[f] = nat_sport
-    fs.nat_dport[f] = nat_dport
-    fs.ecmp[f] = ecmp
-    fs.drop[f] = drop
-    fs.route[f] = route
-    fs.tcp[f] = 0
-    fs.held[f] = 0
-    fs.packets[f] = 0
-    fs.bytes[f] = 0
-    fs.last[f] = now
-    fs.ref_acl[f] = -1
-    fs.ref_egress[f] = -1
-    fs.ref_ingress[f] = -1
-    fs.ref_nat[f] = -1
+    e = fs.entries[f]
+    e.gen = gen
+    e.action = action
+    e.flags = flags
+    e.dvrf = dvrf
+    e.key_nh = key_nh
+    e.nat_sip = nat_sip
+    e.nat_dip = nat_dip
+    e.nat_sport = nat_sport
+    e.nat_dport = nat_dport
+    e.ecmp = ecmp
+    e.drop = drop
+    e.route = route
+    e.tcp = 0
+    e.held = 0
+    e.packets = 0
+    e.bytes = 0
+    e.last = now
+    for k in range(4):
+        fs.refs[f, k] = -1
 
 
-@njit(cache=True)
-def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: int, vrf: int, key_nh: int, src_vif: int, label_nh: int, now: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int, keep_slot: int) -> int:
+@njit(cache=True, _nrt=False)
+def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index: int, vrf: int, key_nh: int, src_vif: int, label_nh: int, now: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int, keep_slot: int) -> int:
     """The agent's decision for a new flow, and the installation of both flows.
 
     Uses: the original header, the VRF and key nexthop from ingress, the source interface
@@ -369,27 +398,28 @@ def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: in
     dport = p.dport
     new_sip = sip
     new_dip = dip
-    new_sport = sport
-    new_dport = dport
+    new_sport = np.int64(sport)
+    new_dport = np.int64(dport)
     dvrf = vrf
-    slot = -1
-    route_id = -1
+    slot = np.int64(-1)
+    route_id = np.int64(-1)
     reason = 0
-    dest_nh = -1
-    dst_vn = -1
-    ref_acl = -1
-    ref_egress = -1
-    ref_ingress = -1
-    ref_nat = -1
+    dest_nh = np.int64(-1)
+    dst_vn = np.int64(-1)
+    ref_acl = np.int64(-1)
+    ref_egress = np.int64(-1)
+    ref_ingress = np.int64(-1)
+    ref_nat = np.int64(-1)
     peer_ip = np.uint32(dip)  # who the sender's egress rules see (after ECMP / DNAT)
-    peer_port = dport
+    peer_port = np.int64(dport)
     snat = False
+    generation = kt.scalars[S_GENERATION]
     # 1. where does it go?
     if label_nh >= 0:
         dest_nh = label_nh
-        dst_vn = t.nh_dst_vn[label_nh]
+        dst_vn = np.int64(kt.nhs[label_nh].dst_vn)
     else:
-        route_id, nh = _route(t, vrf, dip)
+        route_id, nh = _route(kt, vrf, dip)
         if route_id < 0:
             if trace.shape[0]:
                 emit(trace, tcount, i, node, T_NO_ROUTE, vrf, dip, 0, 0)
@@ -397,109 +427,110 @@ def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: in
         else:
             if trace.shape[0]:
                 emit(trace, tcount, i, node, T_ROUTE, vrf, route_id, nh, 0)
-            dst_vn = t.nh_dst_vn[nh]
-            kind = t.nh_type[nh]
+            dst_vn = np.int64(kt.nhs[nh].dst_vn)
+            kind = kt.nhs[nh].type
             if kind == NH_DISCARD:
-                reason = DROP_NO_ROUTE if (t.nh_flags[nh] & NH_FLAG_NO_ROUTE) else DROP_DISCARD
+                reason = DROP_NO_ROUTE if (kt.nhs[nh].flags & NH_FLAG_NO_ROUTE) else DROP_DISCARD
             elif kind == NH_COMPOSITE:
-                kept = ecmp_member(t, nh, keep_slot)
+                kept = ecmp_member(kt, nh, keep_slot)
                 if kept >= 0:
-                    slot, dest_nh = np.int64(keep_slot), kept
+                    slot, dest_nh = np.int64(keep_slot), np.int64(kept)
                 else:
-                    h = ecmp_hash(sip, dip, proto, sport, dport, t.ecmp_fields[0])
-                    slot, dest_nh = ecmp_choose(t, nh, h)
+                    h = ecmp_hash(sip, dip, proto, sport, dport, kt.scalars[S_ECMP_FIELDS])
+                    slot, dest_nh = ecmp_choose(kt, nh, h)
                 if dest_nh < 0:
                     reason = DROP_NO_ROUTE
                 elif trace.shape[0]:
-                    emit(trace, tcount, i, node, T_ECMP, nh, slot, dest_nh, t.nh_member_len[nh])
+                    emit(trace, tcount, i, node, T_ECMP, nh, slot, dest_nh, kt.nhs[nh].member_len)
             else:
                 dest_nh = nh
     # 2. NAT on this node: a floating IP of a local interface, or a NodePort of this host
     if reason == 0:
-        kind = t.nh_type[dest_nh]
-        if kind == NH_ENCAP and (t.nh_flags[dest_nh] & NH_FLAG_FIP) and t.nh_fip[dest_nh] == dip:
-            target = dport if proto == PROTO_ICMP else _port_map(t, dest_nh, proto, dport)
+        kind = kt.nhs[dest_nh].type
+        if kind == NH_ENCAP and (kt.nhs[dest_nh].flags & NH_FLAG_FIP) and kt.nhs[dest_nh].fip == dip:
+            target = np.int64(dport) if proto == PROTO_ICMP else np.int64(_port_map(kt, dest_nh, proto, dport))
             if target < 0:
                 reason = DROP_NO_PORT_MAP
             else:
-                new_dip = t.nh_dst_ip[dest_nh]
+                new_dip = kt.nhs[dest_nh].dst_ip
                 new_dport = target
-                dvrf = t.vif_vrf[t.nh_vif[dest_nh]]
+                dvrf = kt.vifs[kt.nhs[dest_nh].vif].vrf
                 if trace.shape[0]:
                     emit(trace, tcount, i, node, T_DNAT, dip, new_dip, dport, new_dport)
-        elif kind == NH_RECEIVE and label_nh < 0 and dip == t.node_ip[node]:
-            for r in range(t.np_proto.shape[0]):
-                if t.np_proto[r] == proto and t.np_port[r] == dport:
-                    ref_nat = t.np_ref[r]
-                    n = t.np_b_len[r]
+        elif kind == NH_RECEIVE and label_nh < 0 and dip == kt.node_ip[node]:
+            for r in range(kt.node_ports.shape[0]):
+                rule = kt.node_ports[r]
+                if rule.proto == proto and rule.port == dport:
+                    ref_nat = np.int64(rule.ref)
+                    n = rule.b_len
                     if n == 0:
                         reason = DROP_NO_BACKEND
                         break
                     h = ecmp_hash(sip, dip, proto, sport, dport, 31)
-                    b = t.np_b_start[r] + np.int64(h % np.uint32(n))
-                    new_dip = t.npb_ip[b]
-                    new_dport = t.npb_port[b]
-                    if t.np_snat[r]:
-                        new_sip = t.node_ip[node]
+                    b = rule.b_start + np.int64(h % np.uint32(n))
+                    new_dip = kt.node_port_backends[b].ip
+                    new_dport = np.int64(kt.node_port_backends[b].port)
+                    if rule.snat:
+                        new_sip = kt.node_ip[node]
                         snat = True
-                    dvrf = t.vif_vrf[VIF_HOST]
+                    dvrf = kt.vifs[VIF_HOST].vrf
                     if trace.shape[0]:
                         emit(trace, tcount, i, node, T_KUBE_PROXY, ref_nat, new_dip, new_dport, new_sip if snat else 0)
-                    rid2, nh2 = _route(t, dvrf, new_dip)
-                    if rid2 < 0 or t.nh_type[nh2] == NH_DISCARD:
+                    rid2, nh2 = _route(kt, dvrf, new_dip)
+                    if rid2 < 0 or kt.nhs[nh2].type == NH_DISCARD:
                         reason = DROP_NO_ROUTE
                     else:
                         if trace.shape[0]:
                             emit(trace, tcount, i, node, T_ROUTE, dvrf, rid2, nh2, 0)
                         dest_nh = nh2
-                        dst_vn = t.nh_dst_vn[nh2]
+                        dst_vn = np.int64(kt.nhs[nh2].dst_vn)
                     break
     if reason == 0:
         peer_ip = np.uint32(new_dip)
         peer_port = new_dport
-        if new_dip == dip and t.nh_dst_ip[dest_nh] != 0 and slot >= 0:
+        if new_dip == dip and kt.nhs[dest_nh].dst_ip != 0 and slot >= 0:
             # an ECMP member on another node: its own address and port, as Kubernetes' policies see them
-            peer_ip = t.nh_dst_ip[dest_nh]
-            peer_port = dport if proto == PROTO_ICMP else _port_map(t, dest_nh, proto, dport)
+            peer_ip = kt.nhs[dest_nh].dst_ip
+            peer_port = np.int64(dport) if proto == PROTO_ICMP else np.int64(_port_map(kt, dest_nh, proto, dport))
             if peer_port < 0:
                 reason = DROP_NO_PORT_MAP
-    dest_local_vif = -1
-    if reason == 0 and t.nh_type[dest_nh] == NH_ENCAP:
-        v = t.nh_vif[dest_nh]
-        if v >= 0 and t.vif_type[v] == VIF_VM:
+    dest_local_vif = np.int64(-1)
+    if reason == 0 and kt.nhs[dest_nh].type == NH_ENCAP:
+        v = np.int64(kt.nhs[dest_nh].vif)
+        if v >= 0 and kt.vifs[v].type == VIF_VM:
             dest_local_vif = v
     # 3. policy: the source VN's ACL, the destination VN's (local destination), SGs
-    src_vn = -1
+    src_vn = np.int64(-1)
     if src_vif >= 0:
-        src_vn = t.vif_vrf[src_vif]
+        src_vn = np.int64(kt.vifs[src_vif].vrf)
     else:
-        rs, ns = _route(t, vrf, sip)
+        rs, ns = _route(kt, vrf, sip)
         if rs >= 0:
-            src_vn = t.nh_dst_vn[ns]
+            src_vn = np.int64(kt.nhs[ns].dst_vn)
     if reason == 0 and src_vif >= 0:
-        ok, ref_acl = acl_decide(t, src_vn, src_vn, dst_vn, proto, sport, dport)
+        ok, ref_acl = acl_decide(kt, src_vn, src_vn, dst_vn, proto, sport, dport)
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_ACL, src_vn, ref_acl, 1 if ok else 0, ACL_SOURCE_VN)
         if not ok:
             reason = DROP_POLICY
     if reason == 0 and dest_local_vif >= 0 and dst_vn != src_vn:
-        ok, ref = acl_decide(t, dst_vn, src_vn, dst_vn, proto, sport, dport)
+        ok, ref = acl_decide(kt, dst_vn, src_vn, dst_vn, proto, sport, dport)
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_ACL, dst_vn, ref, 1 if ok else 0, ACL_DEST_VN)
         if ref >= 0:
             ref_acl = ref
         if not ok:
             reason = DROP_OUT_POLICY
-    if reason == 0 and src_vif >= 0 and t.vif_type[src_vif] == VIF_VM:
-        program = t.vif_out_prog[src_vif]
-        ok, ref_egress = program_decide(t, program, peer_ip, proto, peer_port)
+    if reason == 0 and src_vif >= 0 and kt.vifs[src_vif].type == VIF_VM:
+        program = kt.vifs[src_vif].out_prog
+        ok, ref_egress = program_decide(kt, program, peer_ip, proto, peer_port)
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_SG, SG_SENDER_EGRESS, ref_egress, 1 if ok else 0, program)
         if not ok:
             reason = DROP_OUT_SG
     if reason == 0 and dest_local_vif >= 0:
-        program = t.vif_in_prog[dest_local_vif]
-        ok, ref_ingress = program_decide(t, program, np.uint32(new_sip), proto, new_dport)
+        program = kt.vifs[dest_local_vif].in_prog
+        ok, ref_ingress = program_decide(kt, program, np.uint32(new_sip), proto, new_dport)
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_SG, SG_RECEIVER_INGRESS, ref_ingress, 1 if ok else 0, program)
         if not ok:
@@ -518,65 +549,67 @@ def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: in
         flags |= FLAG_DPAT
     if dvrf != vrf:
         flags |= FLAG_VRF_TRANSLATE
-    f = forward_index
-    if f >= 0 and fs.rflow[f] >= 0:
-        _remove_one(fs, cnt, np.int64(fs.rflow[f]))  # decided again: the old reverse flow goes
-        fs.rflow[f] = -1
+    f = np.int64(forward_index)
+    if f >= 0 and fs.entries[f].rflow >= 0:
+        _remove_one(fs, cnt, np.int64(fs.entries[f].rflow))  # decided again: the old reverse flow goes
+        fs.entries[f].rflow = -1
     if f < 0:
         w0, w1, w2, w3 = pack_key(key_nh, sip, dip, proto, sport, dport)
-        f, created = flow_find_or_insert(fs.keys, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
+        found, created = flow_find_or_insert(fs.keys, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
+        f = np.int64(found)
         if f < 0:
             cnt.flows[FC_FULL] += 1
             _drop(cnt, p, DROP_FLOW_TABLE_FULL, trace, tcount, i, node)
             return -1
         cnt.flows[FC_CREATED] += 1
     cnt.flows[FC_SETUPS] += 1
-    _write_flow(fs, f, action, flags, dvrf, key_nh, new_sip, new_dip, new_sport, new_dport, slot, reason, route_id, now, t.generation[0])
-    fs.ref_acl[f] = ref_acl
-    fs.ref_egress[f] = ref_egress
-    fs.ref_ingress[f] = ref_ingress
-    fs.ref_nat[f] = ref_nat
-    fs.rflow[f] = -1
+    _write_flow(fs, f, action, flags, dvrf, key_nh, new_sip, new_dip, new_sport, new_dport, slot, reason, route_id, now, generation)
+    fs.refs[f, REF_ACL] = ref_acl
+    fs.refs[f, REF_EGRESS] = ref_egress
+    fs.refs[f, REF_INGRESS] = ref_ingress
+    fs.refs[f, REF_NAT] = ref_nat
+    fs.entries[f].rflow = -1
     if action == ACTION_DROP:
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_FLOWS, f, -1, action, 0)
         return f
     # where replies to this flow will enter this node, i.e. the reverse flow's key nexthop
     if dest_local_vif >= 0:
-        rkey = t.vif_nh[dest_local_vif]
-    elif t.nh_type[dest_nh] == NH_RECEIVE:
-        rkey = t.vif_nh[VIF_HOST]
+        rkey = np.int64(kt.vifs[dest_local_vif].nh)
+    elif kt.nhs[dest_nh].type == NH_RECEIVE:
+        rkey = np.int64(kt.vifs[VIF_HOST].nh)
     elif snat:
-        rkey = t.vif_nh[VIF_FABRIC]
-    elif src_vif >= 0 and t.vif_type[src_vif] == VIF_VM:
-        rkey = key_nh
+        rkey = np.int64(kt.vifs[VIF_FABRIC].nh)
+    elif src_vif >= 0 and kt.vifs[src_vif].type == VIF_VM:
+        rkey = np.int64(key_nh)
     else:
-        rkey = t.vif_nh[VIF_FABRIC]
+        rkey = np.int64(kt.vifs[VIF_FABRIC].nh)
     r_sport = new_dport
     r_dport = new_sport
     if proto == PROTO_ICMP:
         r_sport = new_sport
         r_dport = new_dport
     w0, w1, w2, w3 = pack_key(rkey, new_dip, new_sip, proto, r_sport, r_dport)
-    r, created = flow_find_or_insert(fs.keys, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
+    found, created = flow_find_or_insert(fs.keys, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
+    r = np.int64(found)
     if r < 0:
         flow_delete(fs.keys, f)
-        fs.action[f] = ACTION_FREE
+        fs.entries[f].action = ACTION_FREE
         cnt.flows[FC_DELETED] += 1
         cnt.flows[FC_FULL] += 1
         _drop(cnt, p, DROP_FLOW_TABLE_FULL, trace, tcount, i, node)
         return -1
     if created:
         cnt.flows[FC_CREATED] += 1
-    elif fs.rflow[r] >= 0 and fs.rflow[r] != f:
+    elif fs.entries[r].rflow >= 0 and fs.entries[r].rflow != f:
         # a stale pair used this key: it loses its partner
-        fs.rflow[fs.rflow[r]] = -1
+        fs.entries[fs.entries[r].rflow].rflow = -1
     rflags = FLAG_REVERSE
-    out_sport = dport
-    out_dport = sport
+    out_sport = np.int64(dport)
+    out_dport = np.int64(sport)
     if proto == PROTO_ICMP:
-        out_sport = sport
-        out_dport = dport
+        out_sport = np.int64(sport)
+        out_dport = np.int64(dport)
     if new_dip != dip:
         rflags |= FLAG_SNAT
     if new_sip != sip:
@@ -587,22 +620,22 @@ def flow_setup(t: NodeTables, fs: FlowState, cnt: Counters, p, forward_index: in
         rflags |= FLAG_DPAT
     if dvrf != vrf:
         rflags |= FLAG_VRF_TRANSLATE
-    _write_flow(fs, r, action, rflags, vrf, rkey, dip, sip, out_sport, out_dport, -1, 0, -1, now, t.generation[0])
-    fs.ref_acl[r] = ref_acl
-    fs.ref_egress[r] = ref_egress
-    fs.ref_ingress[r] = ref_ingress
-    fs.ref_nat[r] = ref_nat
-    fs.rflow[f] = r
-    fs.rflow[r] = f
+    _write_flow(fs, r, action, rflags, vrf, rkey, dip, sip, out_sport, out_dport, -1, 0, -1, now, generation)
+    fs.refs[r, REF_ACL] = ref_acl
+    fs.refs[r, REF_EGRESS] = ref_egress
+    fs.refs[r, REF_INGRESS] = ref_ingress
+    fs.refs[r, REF_NAT] = ref_nat
+    fs.entries[f].rflow = r
+    fs.entries[r].rflow = f
     if trace.shape[0]:
         emit(trace, tcount, i, node, T_FLOWS, f, r, action, 0)
     return f
 
 
-@njit(cache=True)
-def _stateless(t: NodeTables, cnt: Counters, p, vrf: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
+@njit(cache=True, inline="always", _nrt=False)
+def _stateless(kt: KernelTables, cnt: Counters, p, vrf: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """A packet on an interface without the policy flag (the SDN gateway): routed, no flow."""
-    rid, nh = _route(t, vrf, p.out_dip)
+    rid, nh = _route(kt, vrf, p.out_dip)
     if rid < 0:
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_NO_ROUTE, vrf, p.out_dip, 0, 0)
@@ -610,48 +643,193 @@ def _stateless(t: NodeTables, cnt: Counters, p, vrf: int, trace: np.ndarray, tco
         return
     if trace.shape[0]:
         emit(trace, tcount, i, node, T_ROUTE, vrf, rid, nh, 0)
-    h = ecmp_hash(p.sip, p.dip, p.proto, p.sport, p.dport, t.ecmp_fields[0])
-    if t.nh_type[nh] == NH_COMPOSITE:
-        slot, member = ecmp_choose(t, nh, h)
+    h = ecmp_hash(p.sip, p.dip, p.proto, p.sport, p.dport, kt.scalars[S_ECMP_FIELDS])
+    p.hash = h
+    if kt.nhs[nh].type == NH_COMPOSITE:
+        slot, member = ecmp_choose(kt, nh, h)
         if member < 0:
             _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
             return
         p.ecmp_slot = slot
         if trace.shape[0]:
-            emit(trace, tcount, i, node, T_ECMP, nh, slot, member, t.nh_member_len[nh])
+            emit(trace, tcount, i, node, T_ECMP, nh, slot, member, kt.nhs[nh].member_len)
         nh = member
     if p.out_ttl <= 1:
         _drop(cnt, p, DROP_TTL, trace, tcount, i, node)
         return
     p.out_ttl -= 1
-    _output(t, cnt, p, nh, h, trace, tcount, i, node)
+    _output(kt, cnt, p, nh, trace, tcount, i, node)
 
 
-@njit(cache=True)
-def _vxlan_local_member(t: NodeTables, nh: int, h: np.uint32) -> int:
+@njit(cache=True, inline="always", _nrt=False)
+def _vxlan_local_member(kt: KernelTables, nh: int, h: np.uint32) -> int:
     """On arrival by VNI at a floating IP: one of this node's members (by hash), or -1."""
-    start = t.nh_member_start[nh]
-    n = t.nh_member_len[nh]
+    start = kt.nhs[nh].member_start
+    n = kt.nhs[nh].member_len
     local = 0
     for s in range(n):
-        m = t.members[start + s]
-        if m >= 0 and t.nh_type[m] == NH_ENCAP:
+        m = kt.members[start + s]
+        if m >= 0 and kt.nhs[m].type == NH_ENCAP:
             local += 1
     if local == 0:
         return -1
     pick = np.int64(h % np.uint32(local))
     for s in range(n):
-        m = t.members[start + s]
-        if m >= 0 and t.nh_type[m] == NH_ENCAP:
+        m = kt.members[start + s]
+        if m >= 0 and kt.nhs[m].type == NH_ENCAP:
             if pick == 0:
                 return m
             pick -= 1
     return -1  # pragma: no cover
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
+def ingress(kt: KernelTables, cnt: Counters, p, i: int, node: int, trace: np.ndarray, tcount: np.ndarray) -> int:
+    """Uses in_vif / in_label. Sets p.vrf, p.key_nh, p.label_nh. Returns DONE (dropped or
+    delivered here), STATELESS (route without a flow) or FLOW_PATH."""
+    p.key_nh = -1
+    p.label_nh = -1
+    vif = np.int64(p.in_vif)
+    if vif < 0 or vif >= kt.vifs.shape[0] or kt.vifs[vif].type < 0:
+        _drop(cnt, p, DROP_INVALID_VIF, trace, tcount, i, node)
+        return DONE
+    if p.in_label >= 0:
+        if kt.scalars[S_ENCAP] == ENCAP_VXLAN:
+            if p.in_label >= kt.vni_vrf.shape[0] or kt.vni_vrf[p.in_label] < 0:
+                _drop(cnt, p, DROP_INVALID_LABEL, trace, tcount, i, node)
+                return DONE
+            vrf = np.int64(kt.vni_vrf[p.in_label])
+            p.vrf = vrf
+            if trace.shape[0]:
+                emit(trace, tcount, i, node, T_ENTER_VNI, p.in_label, vrf, 0, 0)
+            rid, nh = _route(kt, vrf, p.dip)
+            if rid >= 0 and kt.nhs[nh].type == NH_COMPOSITE:
+                nh = np.int64(_vxlan_local_member(kt, nh, ecmp_hash(p.sip, p.dip, p.proto, p.sport, p.dport, kt.scalars[S_ECMP_FIELDS])))
+            if rid >= 0 and nh >= 0 and kt.nhs[nh].type == NH_ENCAP and (kt.nhs[nh].flags & NH_FLAG_POLICY):
+                p.label_nh = nh
+                p.vrf = kt.nhs[nh].vrf
+                p.key_nh = nh
+                return FLOW_PATH
+            return STATELESS
+        if p.in_label >= kt.mpls_nh.shape[0] or kt.mpls_nh[p.in_label] < 0:
+            _drop(cnt, p, DROP_INVALID_LABEL, trace, tcount, i, node)
+            return DONE
+        nh = np.int64(kt.mpls_nh[p.in_label])
+        p.vrf = kt.nhs[nh].vrf
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_ENTER_LABEL, p.in_label, nh, p.vrf, 0)
+        if kt.nhs[nh].type == NH_ENCAP:
+            if kt.nhs[nh].flags & NH_FLAG_POLICY:
+                p.label_nh = nh
+                p.key_nh = nh
+                return FLOW_PATH
+            if trace.shape[0]:
+                emit(trace, tcount, i, node, T_LABEL_DELIVER, 0, 0, 0, 0)
+            _output(kt, cnt, p, nh, trace, tcount, i, node)
+            return DONE
+        return STATELESS
+    p.vrf = kt.vifs[vif].vrf
+    if trace.shape[0]:
+        emit(trace, tcount, i, node, T_ENTER_VIF, vif, p.vrf, kt.vifs[vif].nh, 0)
+    if kt.vifs[vif].policy == 0:
+        return STATELESS
+    p.key_nh = kt.vifs[vif].nh
+    return FLOW_PATH
+
+
+@njit(cache=True, _nrt=False)
+def general_packet(kt: KernelTables, fs: FlowState, cnt: Counters, p, i: int, now: int, setups: int, max_setups: int, hold_queue: int, trace: np.ndarray, tcount: np.ndarray) -> int:
+    """One packet on the flow path, stage by stage (any case the fast path does not take).
+    Returns the flow setups it did (0 or 1)."""
+    node = np.int64(kt.scalars[S_NODE])
+    vrf = np.int64(p.vrf)
+    key_nh = np.int64(p.key_nh)
+    label_nh = np.int64(p.label_nh)
+    src_vif = np.int64(p.in_vif) if p.in_label < 0 else np.int64(-1)
+    generation = kt.scalars[S_GENERATION]
+    done = 0
+    w0, w1, w2, w3 = pack_key(key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
+    h = flow_hash(w0, w1, w2, w3)
+    p.hash = h
+    f = np.int64(flow_find(fs.keys, w0, w1, w2, w3, h))
+    if f >= 0 and fs.entries[f].action == ACTION_HOLD:
+        if setups < max_setups:
+            done = 1
+            f = flow_setup(kt, fs, cnt, p, f, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node, -1)
+        else:
+            if fs.entries[f].held < hold_queue:
+                fs.entries[f].held += 1
+                p.outcome = HELD
+                p.flow = f
+                if trace.shape[0]:
+                    emit(trace, tcount, i, node, T_HOLD, f, 0, 0, 0)
+            else:
+                _drop(cnt, p, DROP_FLOW_QUEUE_LIMIT, trace, tcount, i, node)
+            return 0
+    elif f >= 0:
+        cnt.flows[FC_HITS] += 1
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_FLOW_HIT, f, fs.entries[f].action, fs.entries[f].rflow, 0)
+        if fs.entries[f].gen != generation:
+            if fs.entries[f].flags & FLAG_REVERSE:
+                fs.entries[f].gen = generation  # replies of an allowed flow stay allowed
+            else:
+                # the configuration changed since this flow was decided: decide again
+                if trace.shape[0]:
+                    emit(trace, tcount, i, node, T_REEVALUATE, f, fs.entries[f].gen, generation, 0)
+                done = 1
+                f = flow_setup(kt, fs, cnt, p, f, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node, fs.entries[f].ecmp)
+    else:
+        cnt.flows[FC_MISSES] += 1
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_FLOW_MISS, key_nh, 0, 0, 0)
+        if setups >= max_setups:
+            found, created = flow_find_or_insert(fs.keys, w0, w1, w2, w3, h)
+            f = np.int64(found)
+            if f < 0:
+                cnt.flows[FC_FULL] += 1
+                _drop(cnt, p, DROP_FLOW_TABLE_FULL, trace, tcount, i, node)
+                return 0
+            cnt.flows[FC_CREATED] += 1
+            _write_flow(fs, f, ACTION_HOLD, 0, vrf, key_nh, 0, 0, 0, 0, -1, 0, -1, now, generation)
+            fs.entries[f].rflow = -1
+            fs.entries[f].held = 1
+            p.outcome = HELD
+            p.flow = f
+            if trace.shape[0]:
+                emit(trace, tcount, i, node, T_HOLD, f, 0, 0, 0)
+            return 0
+        done = 1
+        f = flow_setup(kt, fs, cnt, p, -1, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node, -1)
+    if f < 0:
+        return done
+    # --- the flow's action ------------------------------------------------------------
+    e = fs.entries[f]
+    p.flow = f
+    e.packets += 1
+    e.bytes += p.length
+    e.last = now
+    action = e.action
+    if action == ACTION_DROP:
+        _drop(cnt, p, e.drop, trace, tcount, i, node)
+        return done
+    if action == ACTION_NAT:
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_NAT, p.out_sip, e.nat_sip, p.out_dip, e.nat_dip)
+            emit(trace, tcount, i, node, T_NAT_PORTS, p.out_sport, e.nat_sport, p.out_dport, e.nat_dport)
+        p.out_sip = e.nat_sip
+        p.out_dip = e.nat_dip
+        p.out_sport = e.nat_sport
+        p.out_dport = e.nat_dport
+    forward(kt, fs, cnt, p, f, e.dvrf, label_nh, label_nh < 0, trace, tcount, i, node)
+    if p.proto == PROTO_TCP and fs.entries[f].action != ACTION_FREE:
+        _tcp_track(fs, cnt, f, p.tcp_flags, trace, tcount, i, node)
+    return done
+
+
+@njit(cache=True, _nrt=False)
 def process_batch(
-    t: NodeTables,
+    kt: KernelTables,
     fs: FlowState,
     cnt: Counters,
     pkts: np.ndarray,
@@ -663,171 +841,130 @@ def process_batch(
 ) -> int:
     """Run every pending (or held) packet of ``pkts`` through this node. Returns the number
     of flow setups done, which ``max_setups`` bounds (beyond it new flows wait in HOLD)."""
-    node = np.int64(t.node_index[0])
+    node = np.int64(kt.scalars[S_NODE])
+    generation = kt.scalars[S_GENERATION]
+    tracing = trace.shape[0] > 0
+    n = pkts.shape[0]
+    keys = fs.keys.keys
+    entries = fs.entries
+    n_buckets = fs.keys.bucket_overflow_head.shape[0]
     setups = 0
-    n_vif = t.vif_type.shape[0]
-    for i in range(pkts.shape[0]):
-        p = pkts[i]
-        if p.outcome != PENDING and p.outcome != HELD:
-            continue
-        first_seen = p.outcome == PENDING
-        if first_seen:
-            p.out_sip = p.sip
-            p.out_dip = p.dip
-            p.out_sport = p.sport
-            p.out_dport = p.dport
-            p.out_ttl = p.ttl
-            p.hops += 1
-        p.outcome = PENDING
-        p.ecmp_slot = -1
-        p.flow = -1
-        # --- 1. ingress -----------------------------------------------------------
-        vif = np.int64(p.in_vif)
-        if vif < 0 or vif >= n_vif or t.vif_type[vif] < 0:
-            _drop(cnt, p, DROP_INVALID_VIF, trace, tcount, i, node)
-            continue
-        if first_seen:
-            cnt.vif_rx_packets[vif] += 1
-            cnt.vif_rx_bytes[vif] += p.length
-        label_nh = -1
-        src_vif = -1
-        policy = False
-        key_nh = -1
-        vrf = -1
-        if p.in_label >= 0:
-            if t.encapsulation[0] == ENCAP_VXLAN:
-                if p.in_label >= t.vni_vrf.shape[0] or t.vni_vrf[p.in_label] < 0:
-                    _drop(cnt, p, DROP_INVALID_LABEL, trace, tcount, i, node)
-                    continue
-                vrf = t.vni_vrf[p.in_label]
-                if trace.shape[0]:
-                    emit(trace, tcount, i, node, T_ENTER_VNI, p.in_label, vrf, 0, 0)
-                rid, nh = _route(t, vrf, p.dip)
-                if rid >= 0 and t.nh_type[nh] == NH_COMPOSITE:
-                    nh = _vxlan_local_member(t, nh, ecmp_hash(p.sip, p.dip, p.proto, p.sport, p.dport, t.ecmp_fields[0]))
-                if rid >= 0 and nh >= 0 and t.nh_type[nh] == NH_ENCAP and (t.nh_flags[nh] & NH_FLAG_POLICY):
-                    label_nh = nh
-                    vrf = t.nh_vrf[nh]
-                    key_nh = nh
-                    policy = True
-            else:
-                if p.in_label >= t.mpls_nh.shape[0] or t.mpls_nh[p.in_label] < 0:
-                    _drop(cnt, p, DROP_INVALID_LABEL, trace, tcount, i, node)
-                    continue
-                nh = t.mpls_nh[p.in_label]
-                vrf = t.nh_vrf[nh]
-                if trace.shape[0]:
-                    emit(trace, tcount, i, node, T_ENTER_LABEL, p.in_label, nh, vrf, 0)
-                if t.nh_type[nh] == NH_ENCAP:
-                    if t.nh_flags[nh] & NH_FLAG_POLICY:
-                        label_nh = nh
-                        key_nh = nh
-                        policy = True
-                    else:
-                        if trace.shape[0]:
-                            emit(trace, tcount, i, node, T_LABEL_DELIVER, 0, 0, 0, 0)
-                        _output(t, cnt, p, nh, np.uint32(0), trace, tcount, i, node)
-                        continue
-        else:
-            vrf = t.vif_vrf[vif]
-            key_nh = t.vif_nh[vif]
-            src_vif = vif
-            policy = t.vif_policy[vif] != 0
-            if trace.shape[0]:
-                emit(trace, tcount, i, node, T_ENTER_VIF, vif, vrf, key_nh, 0)
-        if not policy:
-            _stateless(t, cnt, p, vrf, trace, tcount, i, node)
-            continue
-        # --- 2. flow lookup ---------------------------------------------------------
-        w0, w1, w2, w3 = pack_key(key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
-        f = np.int64(flow_find(fs.keys, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3)))
-        if f >= 0 and fs.action[f] == ACTION_HOLD:
-            if setups < max_setups:
-                setups += 1
-                f = flow_setup(t, fs, cnt, p, f, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node, -1)
-            else:
-                if fs.held[f] < hold_queue:
-                    fs.held[f] += 1
-                    p.outcome = HELD
-                    p.flow = f
-                    if trace.shape[0]:
-                        emit(trace, tcount, i, node, T_HOLD, f, 0, 0, 0)
-                else:
-                    _drop(cnt, p, DROP_FLOW_QUEUE_LIMIT, trace, tcount, i, node)
+    for start in range(0, n, CHUNK):
+        end = min(n, start + CHUNK)
+        # --- pass 1: ingress, and the flow key's hash --------------------------------------------
+        for i in range(start, end):
+            p = pkts[i]
+            if p.outcome != PENDING and p.outcome != HELD:
+                p.key_nh = -1
                 continue
-        elif f >= 0:
+            if p.outcome == PENDING:
+                p.out_sip = p.sip
+                p.out_dip = p.dip
+                p.out_sport = p.sport
+                p.out_dport = p.dport
+                p.out_ttl = p.ttl
+                p.hops += 1
+                if 0 <= p.in_vif < cnt.vifs.shape[0]:
+                    cnt.vifs[p.in_vif, RX_PACKETS] += 1
+                    cnt.vifs[p.in_vif, RX_BYTES] += p.length
+            p.outcome = PENDING
+            p.ecmp_slot = -1
+            p.flow = -1
+            state = ingress(kt, cnt, p, i, node, trace, tcount)
+            if state == STATELESS:
+                _stateless(kt, cnt, p, p.vrf, trace, tcount, i, node)
+                p.key_nh = -1
+            elif state == FLOW_PATH:
+                w0, w1, w2, w3 = pack_key(p.key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
+                h = flow_hash(w0, w1, w2, w3)
+                p.hash = h
+                prefetch(keys, np.int64(h & np.uint32(n_buckets - 1)) * 16)
+        # --- pass 2: the bucket lookups --------------------------------------------------------
+        for i in range(start, end):
+            p = pkts[i]
+            if p.key_nh < 0:
+                continue
+            w0, w1, w2, w3 = pack_key(p.key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
+            f = flow_find(fs.keys, w0, w1, w2, w3, p.hash)
+            p.flow = f
+            if f >= 0:
+                prefetch(entries, np.int64(f))
+        # --- pass 3: each packet -------------------------------------------------------------
+        for i in range(start, end):
+            p = pkts[i]
+            if p.key_nh < 0:
+                continue
+            f = np.int64(p.flow)
+            fast = not tracing and f >= 0
+            if fast:
+                e = entries[f]
+                # the entry may have changed since pass 2 (an earlier packet of this batch)
+                w0, w1, w2, w3 = pack_key(p.key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
+                fast = (
+                    keys[f, 0] == w0
+                    and keys[f, 1] == w1
+                    and keys[f, 2] == w2
+                    and keys[f, 3] == w3
+                    and e.gen == generation
+                    and (e.action == ACTION_FORWARD or e.action == ACTION_NAT)
+                )
+                if fast and p.proto == PROTO_TCP:
+                    flags = p.tcp_flags
+                    if flags & (TCP_SYN | TCP_FIN | TCP_RST):
+                        fast = False
+                    elif (flags & TCP_ACK) and not (e.tcp & TCP_ESTABLISHED):
+                        # the handshake's last ACK changes the state: only then the general path
+                        r = np.int64(e.rflow)
+                        fast = not (r >= 0 and (entries[r].tcp & TCP_SEEN_SYNACK))
+            if not fast:
+                setups += general_packet(kt, fs, cnt, p, i, now, setups, max_setups, hold_queue, trace, tcount)
+                continue
+            # --- the fast path: an established, current, allowed flow --------------------------
+            e = entries[f]
             cnt.flows[FC_HITS] += 1
-            if trace.shape[0]:
-                emit(trace, tcount, i, node, T_FLOW_HIT, f, fs.action[f], fs.rflow[f], 0)
-            if fs.gen[f] != t.generation[0]:
-                if fs.flags[f] & FLAG_REVERSE:
-                    fs.gen[f] = t.generation[0]  # replies of an allowed flow stay allowed
-                else:
-                    # the configuration changed since this flow was decided: decide again
-                    if trace.shape[0]:
-                        emit(trace, tcount, i, node, T_REEVALUATE, f, fs.gen[f], t.generation[0], 0)
-                    setups += 1
-                    f = flow_setup(t, fs, cnt, p, f, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node, fs.ecmp[f])
-        else:
-            cnt.flows[FC_MISSES] += 1
-            if trace.shape[0]:
-                emit(trace, tcount, i, node, T_FLOW_MISS, key_nh, 0, 0, 0)
-            if setups >= max_setups:
-                w0, w1, w2, w3 = pack_key(key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
-                f, created = flow_find_or_insert(fs.keys, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
-                if f < 0:
-                    cnt.flows[FC_FULL] += 1
-                    _drop(cnt, p, DROP_FLOW_TABLE_FULL, trace, tcount, i, node)
+            e.packets += 1
+            e.bytes += p.length
+            e.last = now
+            if e.action == ACTION_NAT:
+                p.out_sip = e.nat_sip
+                p.out_dip = e.nat_dip
+                p.out_sport = e.nat_sport
+                p.out_dport = e.nat_dport
+            label_nh = np.int64(p.label_nh)
+            if label_nh >= 0 and p.out_dip == p.dip:
+                nh = label_nh
+            else:
+                rid, nh = _route(kt, e.dvrf, p.out_dip)
+                if rid < 0:
+                    _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
                     continue
-                cnt.flows[FC_CREATED] += 1
-                _write_flow(fs, f, ACTION_HOLD, 0, vrf, key_nh, 0, 0, 0, 0, -1, 0, -1, now, t.generation[0])
-                fs.rflow[f] = -1
-                fs.held[f] = 1
-                p.outcome = HELD
-                p.flow = f
-                if trace.shape[0]:
-                    emit(trace, tcount, i, node, T_HOLD, f, 0, 0, 0)
-                continue
-            setups += 1
-            f = flow_setup(t, fs, cnt, p, -1, vrf, key_nh, src_vif, label_nh, now, trace, tcount, i, node, -1)
-        if f < 0:
-            continue
-        # --- 4. the flow's action ---------------------------------------------------
-        p.flow = f
-        fs.packets[f] += 1
-        fs.bytes[f] += p.length
-        fs.last[f] = now
-        action = fs.action[f]
-        if action == ACTION_DROP:
-            _drop(cnt, p, fs.drop[f], trace, tcount, i, node)
-            continue
-        if action == ACTION_NAT:
-            if trace.shape[0]:
-                emit(trace, tcount, i, node, T_NAT, p.out_sip, fs.nat_sip[f], p.out_dip, fs.nat_dip[f])
-                emit(trace, tcount, i, node, T_NAT_PORTS, p.out_sport, fs.nat_sport[f], p.out_dport, fs.nat_dport[f])
-            p.out_sip = fs.nat_sip[f]
-            p.out_dip = fs.nat_dip[f]
-            p.out_sport = fs.nat_sport[f]
-            p.out_dport = fs.nat_dport[f]
-        routed = label_nh < 0
-        # --- 5. forward -----------------------------------------------------------
-        forward(t, fs, cnt, p, f, fs.dvrf[f], label_nh, routed, trace, tcount, i, node)
-        if p.proto == 6 and fs.action[f] != ACTION_FREE:
-            _tcp_track(fs, cnt, f, p.tcp_flags, trace, tcount, i, node)
+            if kt.nhs[nh].type == NH_COMPOSITE:
+                member = ecmp_member(kt, nh, e.ecmp)
+                if member < 0:  # the member went away under this flow: the general path re-chooses
+                    forward(kt, fs, cnt, p, f, e.dvrf, label_nh, label_nh < 0, trace, tcount, i, node)
+                    continue
+                p.ecmp_slot = e.ecmp
+                nh = member
+            if label_nh < 0:
+                if p.out_ttl <= 1:
+                    _drop(cnt, p, DROP_TTL, trace, tcount, i, node)
+                    continue
+                p.out_ttl -= 1
+            _output(kt, cnt, p, nh, trace, tcount, i, node)
     return setups
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def age_flows(fs: FlowState, cnt: Counters, now: int, idle: int) -> int:
     """Remove every flow pair idle for longer than ``idle`` (simulated ns); returns pairs removed."""
     removed = 0
-    n = fs.action.shape[0]
+    n = fs.entries.shape[0]
     for f in range(n):
-        action = fs.action[f]
-        if action == ACTION_FREE or now - fs.last[f] <= idle:
+        e = fs.entries[f]
+        if e.action == ACTION_FREE or now - e.last <= idle:
             continue
-        r = fs.rflow[f]
-        if r >= 0 and now - fs.last[r] <= idle:
+        r = np.int64(e.rflow)
+        if r >= 0 and now - fs.entries[r].last <= idle:
             continue
         _remove_pair(fs, cnt, f)
         removed += 1

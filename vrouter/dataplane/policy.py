@@ -2,6 +2,10 @@
 
 Both return the rule reference that decided (an index into the agent's rule book) so the
 flow remembers *why* it passes or drops, for ``flow -l`` and ``trace``.
+
+Kernels here and in :mod:`vrouter.dataplane.pipeline` are compiled without numba's reference
+counting (``_nrt=False``): they never allocate, and with it every array handed to a function
+costs two atomic operations per call — for the tables' twenty arrays, more than the work.
 """
 
 from __future__ import annotations
@@ -9,48 +13,49 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from vrouter.dataplane.tables import ACTION_PASS, NO_PROGRAM, PROTO_ICMP, SIDE_ANY, SIDE_VN, NodeTables
+from vrouter.dataplane.packed import KernelTables
+from vrouter.dataplane.tables import ACTION_PASS, NO_PROGRAM, PROTO_ICMP, SIDE_ANY, SIDE_VN
 
 
-@njit(cache=True, inline="always")
-def _side_has(t: NodeTables, kind: int, value: int, vn: int) -> bool:
+@njit(cache=True, inline="always", _nrt=False)
+def _side_has(bits: np.ndarray, kind: int, value: int, vn: int) -> bool:
     if kind == SIDE_ANY:
         return True
     if kind == SIDE_VN:
         return value == vn
-    if vn < 0 or vn >= t.vnset_bits.shape[1]:
+    if vn < 0 or vn >= bits.shape[1]:
         return False
-    return t.vnset_bits[value, vn] != 0
+    return bits[value, vn] != 0
 
 
-@njit(cache=True)
-def acl_decide(t: NodeTables, acl_vn: int, src_vn: int, dst_vn: int, proto: int, sport: int, dport: int) -> tuple[bool, int]:
+@njit(cache=True, inline="always", _nrt=False)
+def acl_decide(kt: KernelTables, acl_vn: int, src_vn: int, dst_vn: int, proto: int, sport: int, dport: int) -> tuple[bool, int]:
     """(pass?, deciding entry's rule ref or -1): the first matching entry of ``acl_vn``'s ACL.
 
     Uses: the packet's source/destination VN, protocol and ports. No match passes.
     """
-    if acl_vn < 0 or acl_vn >= t.acl_start.shape[0]:
+    if acl_vn < 0 or acl_vn >= kt.acl_index.shape[0]:
         return True, -1
-    first = t.acl_start[acl_vn]
-    for i in range(first, first + t.acl_len[acl_vn]):
-        if not _side_has(t, t.acl_src_kind[i], t.acl_src[i], src_vn):
+    first = kt.acl_index[acl_vn, 0]
+    for i in range(first, first + kt.acl_index[acl_vn, 1]):
+        e = kt.acls[i]
+        if not _side_has(kt.vnset_bits, e.src_kind, e.src, src_vn):
             continue
-        if not _side_has(t, t.acl_dst_kind[i], t.acl_dst[i], dst_vn):
+        if not _side_has(kt.vnset_bits, e.dst_kind, e.dst, dst_vn):
             continue
-        p = t.acl_proto[i]
-        if p != 0 and p != proto:
+        if e.proto != 0 and e.proto != proto:
             continue
         if proto != PROTO_ICMP:
-            if sport < t.acl_sport_lo[i] or sport > t.acl_sport_hi[i]:
+            if sport < e.sport_lo or sport > e.sport_hi:
                 continue
-            if dport < t.acl_dport_lo[i] or dport > t.acl_dport_hi[i]:
+            if dport < e.dport_lo or dport > e.dport_hi:
                 continue
-        return t.acl_action[i] == ACTION_PASS, t.acl_ref[i]
+        return e.action == ACTION_PASS, e.ref
     return True, -1
 
 
-@njit(cache=True)
-def program_decide(t: NodeTables, program: int, peer: np.uint32, proto: int, port: int) -> tuple[bool, int]:
+@njit(cache=True, inline="always", _nrt=False)
+def program_decide(kt: KernelTables, program: int, peer: np.uint32, proto: int, port: int) -> tuple[bool, int]:
     """(allowed?, rule ref): a pod's NetworkPolicy allow-list for one peer address and port.
 
     NO_PROGRAM (no policy selects the pod in that direction) allows, with ref -1; a denial
@@ -58,19 +63,19 @@ def program_decide(t: NodeTables, program: int, peer: np.uint32, proto: int, por
     """
     if program == NO_PROGRAM:
         return True, -1
-    lo = t.prog_iv_start[program]
-    hi = lo + t.prog_iv_len[program]  # exclusive; iv_lo[lo] == 0 so the search always lands
+    lo = np.int64(kt.programs[program, 0])
+    hi = lo + kt.programs[program, 1]  # exclusive; iv_lo[lo] == 0 so the search always lands
     while hi - lo > 1:
         mid = (lo + hi) >> 1
-        if t.iv_lo[mid] <= peer:
+        if kt.iv_lo[mid] <= peer:
             lo = mid
         else:
             hi = mid
-    first = t.iv_e_start[lo]
-    for e in range(first, first + t.iv_e_len[lo]):
-        p = t.pe_proto[e]
-        if p == 0:
-            return True, t.pe_ref[e]
-        if p == proto and t.pe_lo[e] <= port and port <= t.pe_hi[e]:
-            return True, t.pe_ref[e]
-    return False, t.prog_ref[program]
+    first = kt.iv_entries[lo, 0]
+    for k in range(first, first + kt.iv_entries[lo, 1]):
+        e = kt.program_entries[k]
+        if e.proto == 0:
+            return True, e.ref
+        if e.proto == proto and e.lo <= port and port <= e.hi:
+            return True, e.ref
+    return False, kt.programs[program, 2]

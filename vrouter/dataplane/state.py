@@ -51,87 +51,77 @@ FC_CLOSED = 7
 FLOW_COUNTER_NAMES = ("created", "deleted", "setups", "hits", "misses", "table_full", "aged", "closed")
 
 
+FLOW = np.dtype(
+    [
+        ("action", np.uint8),
+        ("flags", np.uint8),
+        ("tcp", np.uint8),
+        ("held", np.uint8),
+        ("drop", np.uint8),
+        ("pad", np.uint8),
+        ("ecmp", np.int16),  # ECMP slot, -1 unset
+        ("rflow", np.int32),
+        ("dvrf", np.int32),  # the VRF the (rewritten) packet is routed in
+        ("gen", np.int32),  # the table generation the decision was made with
+        ("key_nh", np.int32),
+        ("nat_sip", np.uint32),  # the reverse flow's key, for NAT
+        ("nat_dip", np.uint32),
+        ("nat_sport", np.uint16),
+        ("nat_dport", np.uint16),
+        ("packets", np.uint32),
+        ("bytes", np.uint64),
+        ("last", np.int64),  # simulated time of the last packet (ns)
+        ("route", np.int32),  # the route chosen at setup (traces)
+        ("src_nh", np.int32),
+    ],
+    align=True,
+)  # 64 bytes: a flow's hot fields in one cache line
+
+# columns of FlowState.refs: the rules that decided (indices into the agent's rule book)
+REF_ACL = 0
+REF_EGRESS = 1
+REF_INGRESS = 2
+REF_NAT = 3
+
+
 class FlowState(NamedTuple):
     keys: FlowKeyTable
-    action: np.ndarray  # uint8
-    flags: np.ndarray  # uint8
-    rflow: np.ndarray  # int32
-    ecmp: np.ndarray  # int16: ECMP slot, -1 unset
-    dvrf: np.ndarray  # int32: VRF the (rewritten) packet is routed in
-    drop: np.ndarray  # uint8: drop reason of a DROP flow
-    nat_sip: np.ndarray  # uint32
-    nat_dip: np.ndarray  # uint32
-    nat_sport: np.ndarray  # uint16
-    nat_dport: np.ndarray  # uint16
-    tcp: np.ndarray  # uint8
-    held: np.ndarray  # uint8: packets in the hold queue
-    packets: np.ndarray  # uint64
-    bytes: np.ndarray  # uint64
-    last: np.ndarray  # int64: simulated time of the last packet (ns)
-    gen: np.ndarray  # int64: the table generation the decision was made with
-    key_nh: np.ndarray  # int32
-    src_nh: np.ndarray  # int32: the RPF nexthop (the route to the source)
-    route: np.ndarray  # int32: the route chosen at setup (trace)
-    ref_acl: np.ndarray  # int32: the VN-policy entry that decided
-    ref_egress: np.ndarray  # int32: the sender's rule that allowed (or the denial)
-    ref_ingress: np.ndarray  # int32: the receiver's rule that allowed (or the denial)
-    ref_nat: np.ndarray  # int32: the kube-proxy rule used
+    entries: np.ndarray  # FLOW, indexed like the keys
+    refs: np.ndarray  # int32[n, 4]
 
 
 def new_flow_state(n_entries: int = 512 * 1024, overflow_fraction: float = 0.2) -> FlowState:
     keys = new_flow_table(n_entries, overflow_fraction)
     n = keys.keys.shape[0]
+    entries = np.zeros(n, dtype=FLOW)
+    entries["rflow"] = -1
+    entries["ecmp"] = -1
+    entries["dvrf"] = -1
+    entries["key_nh"] = -1
+    entries["route"] = -1
+    entries["src_nh"] = -1
+    return FlowState(keys=keys, entries=entries, refs=np.full((n, 4), -1, np.int32))
 
-    def zeros(dtype: type, fill: int = 0) -> np.ndarray:
-        return np.full(n, fill, dtype=dtype)
 
-    return FlowState(
-        keys=keys,
-        action=zeros(np.uint8),
-        flags=zeros(np.uint8),
-        rflow=zeros(np.int32, -1),
-        ecmp=zeros(np.int16, -1),
-        dvrf=zeros(np.int32, -1),
-        drop=zeros(np.uint8),
-        nat_sip=zeros(np.uint32),
-        nat_dip=zeros(np.uint32),
-        nat_sport=zeros(np.uint16),
-        nat_dport=zeros(np.uint16),
-        tcp=zeros(np.uint8),
-        held=zeros(np.uint8),
-        packets=zeros(np.uint64),
-        bytes=zeros(np.uint64),
-        last=zeros(np.int64),
-        gen=zeros(np.int64),
-        key_nh=zeros(np.int32, -1),
-        src_nh=zeros(np.int32, -1),
-        route=zeros(np.int32, -1),
-        ref_acl=zeros(np.int32, -1),
-        ref_egress=zeros(np.int32, -1),
-        ref_ingress=zeros(np.int32, -1),
-        ref_nat=zeros(np.int32, -1),
-    )
+# columns of Counters.vifs
+RX_PACKETS = 0
+RX_BYTES = 1
+TX_PACKETS = 2
+TX_BYTES = 3
+VIF_DROPS = 4
 
 
 class Counters(NamedTuple):
     """Per-vif, per-drop-reason and flow-table counters of one node."""
 
-    vif_rx_packets: np.ndarray  # int64[max vif]
-    vif_rx_bytes: np.ndarray
-    vif_tx_packets: np.ndarray
-    vif_tx_bytes: np.ndarray
-    vif_drops: np.ndarray
+    vifs: np.ndarray  # int64[max vif, 5]: rx packets, rx bytes, tx packets, tx bytes, drops
     drops: np.ndarray  # int64[N_DROP_REASONS]
     flows: np.ndarray  # int64[len(FLOW_COUNTER_NAMES)]
 
 
 def new_counters(max_vifs: int = 4096) -> Counters:
     return Counters(
-        vif_rx_packets=np.zeros(max_vifs, np.int64),
-        vif_rx_bytes=np.zeros(max_vifs, np.int64),
-        vif_tx_packets=np.zeros(max_vifs, np.int64),
-        vif_tx_bytes=np.zeros(max_vifs, np.int64),
-        vif_drops=np.zeros(max_vifs, np.int64),
+        vifs=np.zeros((max_vifs, 5), np.int64),
         drops=np.zeros(N_DROP_REASONS, np.int64),
         flows=np.zeros(len(FLOW_COUNTER_NAMES), np.int64),
     )
@@ -139,20 +129,9 @@ def new_counters(max_vifs: int = 4096) -> Counters:
 
 def grown(counters: Counters, max_vif: int) -> Counters:
     """The counters with room for vif indices below ``max_vif`` (kept values)."""
-    size = counters.vif_rx_packets.shape[0]
+    size = counters.vifs.shape[0]
     if max_vif <= size:
         return counters
-    new_size = max(max_vif, 2 * size)
-
-    def grow(a: np.ndarray) -> np.ndarray:
-        out = np.zeros(new_size, a.dtype)
-        out[: a.shape[0]] = a
-        return out
-
-    return counters._replace(
-        vif_rx_packets=grow(counters.vif_rx_packets),
-        vif_rx_bytes=grow(counters.vif_rx_bytes),
-        vif_tx_packets=grow(counters.vif_tx_packets),
-        vif_tx_bytes=grow(counters.vif_tx_bytes),
-        vif_drops=grow(counters.vif_drops),
-    )
+    vifs = np.zeros((max(max_vif, 2 * size), 5), np.int64)
+    vifs[:size] = counters.vifs
+    return counters._replace(vifs=vifs)

@@ -49,17 +49,7 @@ class VifCounters:
 
 
 def vif_counters(counters: "Counters", node: CompiledNode) -> dict[int, VifCounters]:
-    return {
-        i: VifCounters(
-            int(counters.vif_rx_packets[i]),
-            int(counters.vif_rx_bytes[i]),
-            int(counters.vif_tx_packets[i]),
-            int(counters.vif_tx_bytes[i]),
-            int(counters.vif_drops[i]),
-        )
-        for i in node.vifs
-        if i < counters.vif_rx_packets.shape[0]
-    }
+    return {i: VifCounters(*(int(v) for v in counters.vifs[i])) for i in node.vifs if i < counters.vifs.shape[0]}
 
 
 def vif_list(node: CompiledNode, counters: dict[int, VifCounters] | None = None) -> str:
@@ -307,35 +297,37 @@ def flow_rows(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: i
     from vrouter.dataplane.packets import DROP_REASONS
     from vrouter.dataplane.state import ACTION_FREE, ACTION_NAMES, FLAG_DNAT, FLAG_DPAT, FLAG_SNAT, FLAG_SPAT
 
-    live = np.flatnonzero(flows.action != ACTION_FREE)[:limit]
+    entries = flows.entries
+    live = np.flatnonzero(entries["action"] != ACTION_FREE)[:limit]
     keys = flows.keys.keys
     out = []
     for f in live:
+        e = entries[f]
         w0, w1, w2, w3 = (int(x) for x in keys[f])
-        action = ACTION_NAMES[int(flows.action[f])]
-        flags = int(flows.flags[f])
+        action = ACTION_NAMES[int(e["action"])]
+        flags = int(e["flags"])
         if action == "N":
             bits = [n for bit, n in ((FLAG_SNAT, "S"), (FLAG_DNAT, "D"), (FLAG_SPAT, "Ps"), (FLAG_DPAT, "Pd")) if flags & bit]
             action = f"N({','.join(bits)})"
         elif action == "D":
-            action = f"D({DROP_REASONS[int(flows.drop[f])]})"
+            action = f"D({DROP_REASONS[int(e['drop'])]})"
         key_nh = w3 >> 8
         key_vrf = node.nexthops[key_nh].vrf if key_nh in node.nexthops else -1
-        refs = [book.text(int(r)) for r in (flows.ref_acl[f], flows.ref_egress[f], flows.ref_ingress[f], flows.ref_nat[f]) if int(r) >= 0]
+        refs = [book.text(int(r)) for r in flows.refs[f] if int(r) >= 0]
         out.append(
             {
                 "index": int(f),
-                "reverse": int(flows.rflow[f]),
+                "reverse": int(e["rflow"]),
                 "source": f"{ip_text(w0)}:{w2 >> 16}",
                 "destination": f"{ip_text(w1)}:{w2 & 0xFFFF}",
                 "proto": w3 & 0xFF,
                 "vrf": key_vrf,
-                "dest_vrf": int(flows.dvrf[f]),
+                "dest_vrf": int(e["dvrf"]),
                 "action": action,
-                "ecmp": int(flows.ecmp[f]),
+                "ecmp": int(e["ecmp"]),
                 "key_nh": key_nh,
-                "packets": int(flows.packets[f]),
-                "bytes": int(flows.bytes[f]),
+                "packets": int(e["packets"]),
+                "bytes": int(e["bytes"]),
                 "rule": "; ".join(refs),
             }
         )
