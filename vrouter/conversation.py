@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vrouter.dataplane.packets import DROP_REASONS, DROPPED, TCP_ACK, TCP_SYN
-from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP
+from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP, VIF_FABRIC
 from vrouter.fabric import RunResult
 from vrouter.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, first_packets
 
@@ -93,13 +93,23 @@ def converse(
     drop = _first_drop(rows)
     if ok.any():
         reply_flags = TCP_SYN | TCP_ACK if proto == PROTO_TCP else 0
-        second = fabric.run(answers(rows[ok], proto, reply_flags), trace_capacity)
+        replies = answers(rows[ok], proto, reply_flags)
+        if target.kind == "fabric":
+            # an outside peer answers through a node's fabric interface (the sender's node),
+            # as after a gateway that keeps client addresses, not from the internet side
+            replies["node"] = source.node
+            replies["in_vif"] = VIF_FABRIC
+        second = fabric.run(replies, trace_capacity)
         conv.phases.append(second)
         back = back_at(second.packets, source)
         completed[second.packets["tag"][back]] = True
         drop = drop or _first_drop(second.packets)
         if proto == PROTO_TCP and back.any():
-            third = fabric.run(answers(second.packets[back], proto, TCP_ACK), trace_capacity)
+            acks = answers(second.packets[back], proto, TCP_ACK)
+            if source.vif == VIF_FABRIC:  # the outside peer sends again through the fabric
+                acks["node"] = source.node
+                acks["in_vif"] = VIF_FABRIC
+            third = fabric.run(acks, trace_capacity)
             conv.phases.append(third)
             drop = drop or _first_drop(third.packets)
             finished = arrived(third.packets)

@@ -12,6 +12,7 @@ too: the default cluster, everything applied, no checks.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from controlplane.k8s.manifests import (
 
 SCENARIO_API_VERSION = "vrsim/v1"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 CHECK_KINDS = ("ping", "connect", "http")
 STEP_KINDS = ("apply", "delete", *CHECK_KINDS)
 MAX_COUNT = 100_000
@@ -309,19 +311,43 @@ def is_scenario_document(data: Any) -> bool:
     return isinstance(data, dict) and (data.get("kind") == "Scenario" or data.get("apiVersion") == SCENARIO_API_VERSION)
 
 
+def nodes_for(manifests: list[Manifest]) -> ClusterConfig:
+    """The default cluster, plus every node a pod of these manifests is pinned to.
+
+    Choice: exported pod lists name their real nodes (``minikube``…). With a scenario the
+    cluster is the scenario's, and a pod on an unknown node stays Pending; with plain
+    manifests the cluster grows those nodes, so the manifests can be analysed as they are.
+    """
+    config = ClusterConfig()
+    names = [n.name for n in config.nodes]
+    for manifest in manifests:
+        spec = manifest.obj.get("spec") or {}
+        for candidate in (spec, ((spec.get("template") or {}).get("spec") or {})):
+            node = candidate.get("nodeName") if isinstance(candidate, dict) else None
+            if isinstance(node, str) and node and node not in names and _DNS1123_SUBDOMAIN.match(node):
+                names.append(node)
+    if len(names) == len(config.nodes):
+        return config
+    base = int(ipaddress.IPv4Address(config.nodes[-1].ip))
+    nodes = [n.model_dump() for n in config.nodes]
+    for k, name in enumerate(names[len(config.nodes) :], start=1):
+        nodes.append({"name": name, "ip": str(ipaddress.IPv4Address(base + k))})
+    return ClusterConfig.model_validate({"nodes": nodes})
+
+
 def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
     """A scenario file, or a plain manifest file/directory as a check-less scenario."""
     path = Path(path)
     if path.is_dir():
         manifests = load_paths([path])
-        return Scenario(name=path.name, file=str(path), steps=[ApplyStep(manifests, None, None)])
+        return Scenario(name=path.name, file=str(path), cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])
     file = str(path)
     text = read_text(path)
     if file.endswith(".json"):
         manifests = parse_manifest_text(text, file)
         if len(manifests) == 1 and is_scenario_document(manifests[0].obj):
             return parse_scenario_data(manifests[0].obj, Source(file, 1), allow_outside)
-        return Scenario(name=path.stem, file=file, steps=[ApplyStep(manifests, None, None)])
+        return Scenario(name=path.stem, file=file, cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])
     documents = [(data, node) for data, node in parse_yaml_documents(text, file) if data is not None]
     if any(is_scenario_document(data) for data, _ in documents):
         if len(documents) != 1:
@@ -329,4 +355,4 @@ def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
         data, node = documents[0]
         return parse_scenario_data(data, Source(file, node.start_mark.line + 1, node), allow_outside)
     manifests = [m for data, node in documents for m in expand_object(data, Source(file, node.start_mark.line + 1, node))]
-    return Scenario(name=path.stem, file=file, steps=[ApplyStep(manifests, None, None)])
+    return Scenario(name=path.stem, file=file, cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])

@@ -64,12 +64,12 @@ class ScenarioResult:
 class Simulation:
     """One scenario's cluster: control plane now; forwarding plane and checks build on it."""
 
-    def __init__(self, scenario: Scenario, seed: int = 0) -> None:
+    def __init__(self, scenario: Scenario, seed: int = 0, ipblock_selects_pods: bool = True) -> None:
         self.scenario = scenario
         self.seed = seed
         self.cluster = Cluster(scenario.cluster, seed)
         self.notes: list[str] = []
-        self.controller = Controller(self.cluster)
+        self.controller = Controller(self.cluster, ipblock_selects_pods)
         self.agents = AgentSet(scenario.cluster)
         self._intent: Intent | None = None
         self._compiled: dict[str, CompiledNode] | None = None
@@ -77,8 +77,8 @@ class Simulation:
         self._fabric: Fabric | None = None
 
     @classmethod
-    def from_path(cls, path: str | Path, seed: int = 0, allow_outside: bool = False) -> "Simulation":
-        return cls(load_scenario(path, allow_outside), seed)
+    def from_path(cls, path: str | Path, seed: int = 0, allow_outside: bool = False, ipblock_selects_pods: bool = True) -> "Simulation":
+        return cls(load_scenario(path, allow_outside), seed, ipblock_selects_pods)
 
     @classmethod
     def from_objects(cls, objects: Sequence[dict[str, Any]], config: ClusterConfig | None = None, seed: int = 0) -> "Simulation":

@@ -6,7 +6,8 @@ which for a NetworkPolicy would silently widen what it allows. Types are checked
 (a quoted ``port: "80"`` is an error, as the API server says too), except that timestamps
 may be strings, as they are in every exported manifest.
 
-Choice: a container's ``name`` and ``image`` may be missing. The simulator runs no
+Choice: a top-level ``status`` is not validated (the API server ignores it on create, and
+exported manifests carry it). A container's ``name`` and ``image`` may be missing. The simulator runs no
 container, and exported pod lists (the netpol-analyzer cases among them) often drop them;
 every other required field is required.
 
@@ -203,6 +204,10 @@ def validate_schema(manifest: Manifest) -> None:
         )
     model = model_for(kind)
     assert model is not None
+    if "status" in obj:
+        # status is the server's to write and is ignored on create; exported manifests
+        # carry it, sometimes with fields a newer schema dropped (NetworkPolicy's).
+        obj = {k: v for k, v in obj.items() if k != "status"}
     try:
         model.model_validate(obj, strict=True)
     except pydantic.ValidationError as exc:

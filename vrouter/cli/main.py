@@ -211,7 +211,7 @@ def vrouter(
 # --- run -------------------------------------------------------------------------------
 
 
-def _observed_text(check: CheckResult) -> str:
+def _observed_text(check: CheckResult, why: bool = True) -> str:
     o = check.observed
     text = f"{o['received']}/{o['sent']} answered"
     if o.get("backends"):
@@ -220,7 +220,7 @@ def _observed_text(check: CheckResult) -> str:
         text += f" · via {o['via']}"
     if o.get("imbalance") is not None:
         text += f" · imbalance {o['imbalance']:.3f}"
-    if check.why:
+    if why and check.why:
         text += f" — {check.why}"
     return text
 
@@ -282,7 +282,7 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
     else:
         o = result.observed
         state = "[green]reachable[/green]" if o["reachable"] else "[bold red]unreachable[/bold red]"
-        line = f"{kind} {result.source} → {result.target}: {state}, {_observed_text(result)}"
+        line = f"{kind} {result.source} → {result.target}: {state}, {_observed_text(result, why=False)}"
         if not o["reachable"] and o.get("dropReason"):
             line += f"; dropped ({o['dropReason']}) on {o.get('dropNode') or '?'}"
         stdout_console().print(line)
