@@ -26,6 +26,7 @@ takes a new slot without moving the first one's flows.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -80,8 +81,20 @@ class Route:
         return self.kind == "floating-ip"
 
     @property
+    def network(self) -> tuple[int, int]:
+        """(address as an int, prefix length)."""
+        return parse_prefix(self.prefix)
+
+    @property
     def active(self) -> list[Endpoint]:
         return [m for m in self.members if m is not None]
+
+
+@functools.lru_cache(maxsize=None)
+def parse_prefix(prefix: str) -> tuple[int, int]:
+    """``"10.0.0.0/8"`` → (167772160, 8), parsed once per distinct prefix."""
+    net = ipaddress.IPv4Network(prefix)
+    return int(net.network_address), net.prefixlen
 
 
 @dataclass

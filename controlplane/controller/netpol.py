@@ -22,6 +22,7 @@ With ``False``, pod addresses are cut out of every ipBlock (netpol-analyzer's re
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -118,6 +119,26 @@ def cidr_ranges(block: Mapping[str, Any]) -> list[tuple[int, int]]:
     return ranges
 
 
+def subtract_points(ranges: Iterable[tuple[int, int]], points: Sequence[int]) -> list[tuple[int, int]]:
+    """``ranges`` without the (sorted) single addresses ``points``.
+
+    >>> subtract_points([(0, 10)], [3, 7])
+    [(0, 2), (4, 6), (8, 10)]
+    """
+    out = []
+    for lo, hi in ranges:
+        start = bisect.bisect_left(points, lo)
+        for point in points[start:]:
+            if point > hi:
+                break
+            if point > lo:
+                out.append((lo, point - 1))
+            lo = point + 1
+        if lo <= hi:
+            out.append((lo, hi))
+    return out
+
+
 def subtract(ranges: Iterable[tuple[int, int]], cut: tuple[int, int]) -> list[tuple[int, int]]:
     """``ranges`` without the addresses of ``cut``.
 
@@ -147,29 +168,44 @@ class PolicyIndex:
         self.by_namespace: dict[str, list[Obj]] = {}
         for policy in self.policies:
             self.by_namespace.setdefault(policy["metadata"].get("namespace") or "default", []).append(policy)
+        self.pods_by_namespace: dict[str, list[PodInfo]] = {}
+        for pod in self.pods:
+            self.pods_by_namespace.setdefault(pod.namespace, []).append(pod)
         self.pod_ips = sorted(p.ip for p in self.pods)
+        # A peer's pods, an ipBlock's ranges and a whole direction depend on the policies,
+        # not on the pod being compiled: computed once, shared by every pod they apply to.
+        self._peers: dict[tuple[int, str], list[PodInfo]] = {}
+        self._blocks: dict[int, list[tuple[int, int]]] = {}
+        self._directions: dict[tuple[Any, ...], Direction] = {}
 
     # --- peers ------------------------------------------------------------------------
     def peer_pods(self, peer: Mapping[str, Any], policy_namespace: str) -> list[PodInfo]:
+        key = (id(peer), policy_namespace)
+        found = self._peers.get(key)
+        if found is not None:
+            return found
         pod_selector = peer.get("podSelector")
         ns_selector = peer.get("namespaceSelector")
+        if ns_selector is None:
+            namespaces = [policy_namespace]
+        else:
+            namespaces = [ns for ns in self.pods_by_namespace if matches(ns_selector, self.namespace_labels.get(ns, {}))]
         out = []
-        for pod in self.pods:
-            if ns_selector is None:
-                if pod.namespace != policy_namespace:
-                    continue
-            elif not matches(ns_selector, self.namespace_labels.get(pod.namespace, {})):
-                continue
-            if pod_selector is not None and not matches(pod_selector, pod.labels):
-                continue
-            out.append(pod)
+        for namespace in namespaces:
+            for pod in self.pods_by_namespace.get(namespace, ()):
+                if pod_selector is None or matches(pod_selector, pod.labels):
+                    out.append(pod)
+        self._peers[key] = out
         return out
 
     def block_ranges(self, block: Mapping[str, Any]) -> list[tuple[int, int]]:
+        found = self._blocks.get(id(block))
+        if found is not None:
+            return found
         ranges = cidr_ranges(block)
         if not self.ipblock_selects_pods:
-            for ip in self.pod_ips:
-                ranges = subtract(ranges, (ip, ip))
+            ranges = subtract_points(ranges, self.pod_ips)
+        self._blocks[id(block)] = ranges
         return ranges
 
     def pods_in(self, ranges: Sequence[tuple[int, int]]) -> list[PodInfo]:
@@ -189,6 +225,14 @@ class PolicyIndex:
         policies = self.selecting(pod, ingress)
         if not policies:
             return OPEN
+        # only an ingress rule's named ports depend on the pod itself
+        key = (ingress, tuple(id(p) for p in policies), tuple(sorted(pod.named_ports.items())) if ingress else ())
+        found = self._directions.get(key)
+        if found is None:
+            found = self._directions[key] = self._direction(pod, ingress, policies)
+        return found
+
+    def _direction(self, pod: PodInfo, ingress: bool, policies: list[Obj]) -> Direction:
         allows: list[Allow] = []
         key, peers_key = ("ingress", "from") if ingress else ("egress", "to")
         for policy in policies:

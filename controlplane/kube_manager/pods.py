@@ -62,6 +62,7 @@ class PodHandler:
         self.ctx = ctx
         self.sg_refs_for = sg_refs_for
         self.records: dict[tuple[str, str], PodRecord] = {}
+        self._by_namespace: dict[str, set[str]] = {}
         self.pending: dict[tuple[str, str], str] = {}  # pod → why it is not realised
 
     # --- choosing ----------------------------------------------------------------------
@@ -185,6 +186,7 @@ class PodHandler:
         )
         record = PodRecord(uid, node, vn.fq_name, vm.fq_name, vmi.fq_name, iip.fq_name, ip)
         self.records[(namespace, name)] = record
+        self._by_namespace.setdefault(namespace, set()).add(name)
         return record
 
     def _ensure_tags(self, fqs: list[FqName]) -> list[FqName]:
@@ -211,11 +213,11 @@ class PodHandler:
 
     def refresh_refs(self, namespace: str) -> None:
         """Re-read tags and security groups of a namespace's pods (policies or labels changed)."""
-        for (ns, name), record in list(self.records.items()):
-            if ns == namespace:
-                pod = self.ctx.store.get("Pod", ns, name)
-                if pod is not None:
-                    self._update_refs(pod, record)
+        for name in sorted(self._by_namespace.get(namespace, ())):
+            record = self.records.get((namespace, name))
+            pod = self.ctx.store.get("Pod", namespace, name)
+            if pod is not None and record is not None:
+                self._update_refs(pod, record)
 
     # --- removal -----------------------------------------------------------------------
     def remove(self, key: tuple[str, str]) -> None:
@@ -223,6 +225,7 @@ class PodHandler:
         record = self.records.pop(key, None)
         if record is None:
             return
+        self._by_namespace.get(key[0], set()).discard(key[1])
         db = self.ctx.db
         vmi = db.get(VirtualMachineInterface, record.vmi)
         if vmi is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from controlplane.config import GATEWAY_NODE, ClusterConfig
 from controlplane.controller.intent import Intent
 from vrouter.agent.agent import Agent, CompiledNode, advertise
+from vrouter.agent.programs import ProgramArrays
 from vrouter.agent.rules import RuleBook
 
 __all__ = ["Agent", "AgentSet", "CompiledNode"]
@@ -24,4 +25,5 @@ class AgentSet:
 
     def compile(self, intent: Intent) -> dict[str, CompiledNode]:
         labels = advertise(intent, self.agents)
-        return {name: agent.compile(intent, labels) for name, agent in self.agents.items()}
+        programs = ProgramArrays()
+        return {name: agent.compile(intent, labels, programs) for name, agent in self.agents.items()}

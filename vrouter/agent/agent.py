@@ -15,7 +15,8 @@ internet behind it; it has no flow table (no policy flag anywhere).
 
 from __future__ import annotations
 
-import ipaddress
+import functools
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,6 +33,8 @@ from controlplane.controller.intent import (
     VMI,
     Endpoint,
     Intent,
+    Route,
+    parse_prefix,
 )
 from controlplane.tf.model import FqName, fq_str
 from vrouter.agent.ids import StableIds
@@ -67,8 +70,10 @@ PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132, "TCP": 6, "UDP": 17, "SCTP
 ECMP_FIELD_BITS = {"sip": 1, "dip": 2, "proto": 4, "sport": 8, "dport": 16}
 
 
+@functools.lru_cache(maxsize=None)
 def ip_int(text: str) -> int:
-    return int(ipaddress.IPv4Address(text))
+    """A dotted address as an int (cached: the same addresses recur on every node)."""
+    return int.from_bytes(socket.inet_aton(text), "big")
 
 
 @dataclass
@@ -97,6 +102,11 @@ class RouteRow:
     prefix: str
     nh: int
     kind: str
+    route: Route | None = None
+
+    @property
+    def network(self) -> tuple[int, int]:
+        return self.route.network if self.route is not None else parse_prefix(self.prefix)
 
 
 @dataclass
@@ -170,14 +180,16 @@ class Agent:
         return {key: self.label_ids.get(key) for key in sorted(keys, key=repr)}
 
     # --- compile -----------------------------------------------------------------------
-    def compile(self, intent: Intent, labels: Mapping[str, Mapping[tuple, int]]) -> CompiledNode:
-        return _Compiler(self, intent, labels).run()
+    def compile(self, intent: Intent, labels: Mapping[str, Mapping[tuple, int]], programs: ProgramArrays | None = None) -> CompiledNode:
+        """``programs``: policy programs shared by the nodes of one compilation (they do
+        not depend on the node, so each is compiled once)."""
+        return _Compiler(self, intent, labels, programs or ProgramArrays()).run()
 
 
 class _Compiler:
     """One compilation: collects rows, then packs them into arrays."""
 
-    def __init__(self, agent: Agent, intent: Intent, labels: Mapping[str, Mapping[tuple, int]]) -> None:
+    def __init__(self, agent: Agent, intent: Intent, labels: Mapping[str, Mapping[tuple, int]], programs: ProgramArrays) -> None:
         self.agent = agent
         self.intent = intent
         self.labels = labels
@@ -190,7 +202,7 @@ class _Compiler:
         }
         self.vifs: dict[int, Vif] = {}
         self.routes: list[RouteRow] = []
-        self.programs = ProgramArrays()
+        self.programs = programs
         self.acls = AclArrays()
         self.vrf_names: dict[int, str] = {}
 
@@ -299,24 +311,28 @@ class _Compiler:
         if self.agent.is_gateway:
             self.build_gateway_routes()
             return
+        # a route leaked into many VRFs is one object: resolve it once per node
+        resolved: dict[int, int] = {}
         for vn, vrf_intent in intent.vrfs.items():
             vrf = self.vrf(vn)
             self.vrf_names[vrf] = fq_str(vn) + ":" + vn[-1]
             for prefix, route in vrf_intent.routes.items():
-                if route.ecmp:
-                    members = tuple(self.endpoint_nexthop(m) if m is not None else -1 for m in route.members)
-                    nh = self.nexthop(
-                        ("composite", vrf, prefix),
-                        type=NH_COMPOSITE,
-                        vrf=vrf,
-                        dst_vn=self.vrf(route.origin),
-                        what=f"ECMP {prefix}",
-                    )
-                    self.nexthops[nh].members = members
-                else:
-                    nh = self.endpoint_nexthop(route.members[0])  # type: ignore[arg-type]
-                self.routes.append(RouteRow(vrf, prefix, nh, route.kind))
+                nh = resolved.get(id(route))
+                if nh is None:
+                    nh = resolved[id(route)] = self.route_nexthop(route)
+                self.routes.append(RouteRow(vrf, prefix, nh, route.kind, route))
             self.acls.add_vn(vrf, vrf_intent.acl, {v: self.vrf(v) for v in intent.vrfs}, self.agent.book)
+
+    def route_nexthop(self, route: Route) -> int:
+        """A route's nexthop on this node; an ECMP route's composite is shared by every VRF
+        the route is leaked into, as the vRouter shares nexthops."""
+        if not route.ecmp:
+            return self.endpoint_nexthop(route.members[0])  # type: ignore[arg-type]
+        members = tuple(self.endpoint_nexthop(m) if m is not None else -1 for m in route.members)
+        origin = self.vrf(route.origin)
+        nh = self.nexthop(("composite", route.origin, route.prefix), type=NH_COMPOSITE, vrf=origin, dst_vn=origin, what=f"ECMP {route.prefix}")
+        self.nexthops[nh].members = members
+        return nh
 
     def build_gateway_routes(self) -> None:
         """Inbound: node addresses and public floating IPs, nothing else (an internet client
@@ -337,12 +353,10 @@ class _Compiler:
             for prefix, route in vrf_intent.routes.items():
                 if route.kind != "floating-ip":
                     continue
-                members = tuple(self.endpoint_nexthop(m) if m is not None else -1 for m in route.members)
-                nh = self.nexthop(("composite", vrf, prefix), type=NH_COMPOSITE, vrf=vrf, what=f"ECMP {prefix}")
-                self.nexthops[nh].members = members
+                nh = self.route_nexthop(route)
                 # both sides: from the internet, and hairpinned from the fabric
-                self.routes.append(RouteRow(vrf, prefix, nh, route.kind))
-                self.routes.append(RouteRow(outbound, prefix, nh, route.kind))
+                self.routes.append(RouteRow(vrf, prefix, nh, route.kind, route))
+                self.routes.append(RouteRow(outbound, prefix, nh, route.kind, route))
         client_vif = next(v for v in self.vifs.values() if v.type == VIF_CLIENT)
         self.routes.append(RouteRow(outbound, "0.0.0.0/0", client_vif.nh, "default"))
 
@@ -436,23 +450,19 @@ class _Compiler:
             nh["nh_member_len"][i] = len(row.members)
             members.extend(row.members)
         # routes → one LPM over all VRFs, whose values are route ids
-        per_vrf: list[tuple[list[int], list[int], list[int]]] = [([], [], []) for _ in range(n_vrfs)]
-        route_nh = np.zeros(len(self.routes), np.int32)
-        route_prefix = np.zeros(len(self.routes), np.uint32)
-        route_plen = np.zeros(len(self.routes), np.uint8)
-        route_vrf = np.zeros(len(self.routes), np.int32)
-        for rid, row in enumerate(self.routes):
-            net = ipaddress.IPv4Network(row.prefix)
-            prefixes, lengths, values = per_vrf[row.vrf]
-            prefixes.append(int(net.network_address))
-            lengths.append(net.prefixlen)
-            values.append(rid)
-            route_nh[rid] = row.nh
-            route_prefix[rid] = int(net.network_address)
-            route_plen[rid] = net.prefixlen
-            route_vrf[rid] = row.vrf
+        n_routes = len(self.routes)
+        route_nh = np.fromiter((r.nh for r in self.routes), np.int32, n_routes)
+        route_vrf = np.fromiter((r.vrf for r in self.routes), np.int32, n_routes)
+        networks = [r.network for r in self.routes]
+        route_prefix = np.fromiter((n[0] for n in networks), np.uint32, n_routes)
+        route_plen = np.fromiter((n[1] for n in networks), np.uint8, n_routes)
+        order = np.argsort(route_vrf, kind="stable")
+        bounds = np.searchsorted(route_vrf[order], np.arange(n_vrfs + 1))
         lpm = build_lpm(
-            [(np.array(p, np.uint32), np.array(ln, np.uint8), np.array(v, np.int32)) for p, ln, v in per_vrf]
+            [
+                (route_prefix[order[lo:hi]], route_plen[order[lo:hi]], order[lo:hi].astype(np.int32))
+                for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+            ]
         )
         vrf_valid = np.zeros(n_vrfs, np.uint8)
         for i in self.vrf_names:

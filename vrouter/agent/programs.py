@@ -8,7 +8,6 @@ so a thousand policy rules cost a dozen comparisons, not a thousand.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,41 +34,57 @@ class ProgramArrays:
     pe_lo: list[int] = field(default_factory=list)
     pe_hi: list[int] = field(default_factory=list)
     pe_ref: list[int] = field(default_factory=list)
-    ids: dict[Direction, int] = field(default_factory=dict)
+    ids: dict[int, int] = field(default_factory=dict)
+    kept: list[Direction] = field(default_factory=list)
 
     def add(self, direction: Direction, book: RuleBook) -> int:
-        """The program id of an isolated direction (shared with identical ones)."""
-        found = self.ids.get(direction)
+        """The program id of an isolated direction (shared by every pod the controller gave
+        that same Direction object: keyed by identity, since hashing thousands of allows
+        for every pod costs more than compiling them)."""
+        found = self.ids.get(id(direction))
         if found is not None:
             return found
         program = len(self.iv_start)
-        self.ids[direction] = program
-        bounds = {0}
-        for allow in direction.allows:
-            bounds.add(allow.lo)
-            if allow.hi < 0xFFFFFFFF:
-                bounds.add(allow.hi + 1)
-        starts = sorted(bounds)
-        covering: list[list[int]] = [[] for _ in starts]
-        for i, allow in enumerate(direction.allows):
-            first = bisect.bisect_left(starts, allow.lo)
-            last = bisect.bisect_right(starts, allow.hi)
-            for k in range(first, last):
-                covering[k].append(i)
+        self.ids[id(direction)] = program
+        self.kept.append(direction)
+        allows = direction.allows
+        n = len(allows)
+        lo = np.fromiter((a.lo for a in allows), np.int64, n)
+        hi = np.fromiter((a.hi for a in allows), np.int64, n)
+        # interval starts: 0 and every allow's first address and the one after its last
+        starts = np.unique(np.concatenate([[0], lo, hi[hi < 0xFFFFFFFF] + 1]))
+        first = np.searchsorted(starts, lo, side="left")
+        last = np.searchsorted(starts, hi, side="right")
+        counts = last - first
+        # one entry per (interval, covering allow), in allow order within an interval
+        allow_of_entry = np.repeat(np.arange(n), counts)
+        interval_of_entry = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+        order = np.lexsort((allow_of_entry, interval_of_entry))
+        allow_of_entry = allow_of_entry[order]
+        per_interval = np.bincount(interval_of_entry, minlength=starts.shape[0])
+        base = len(self.pe_proto)
         self.iv_start.append(len(self.iv_lo))
-        self.iv_len.append(len(starts))
+        self.iv_len.append(int(starts.shape[0]))
         denial = "isolated by NetworkPolicy " + ", ".join(direction.policies) + " (no rule allows it)"
         self.ref.append(book.ref(denial))
-        for start, entries in zip(starts, covering, strict=True):
-            self.iv_lo.append(start)
-            self.iv_e_start.append(len(self.pe_proto))
-            self.iv_e_len.append(len(entries))
-            for i in entries:
-                allow = direction.allows[i]
-                self.pe_proto.append(allow.protocol)
-                self.pe_lo.append(allow.port_lo)
-                self.pe_hi.append(allow.port_hi)
-                self.pe_ref.append(book.ref(str(allow.ref)))
+        self.iv_lo.extend(starts.tolist())
+        self.iv_e_start.extend((base + np.cumsum(per_interval) - per_interval).tolist())
+        self.iv_e_len.extend(per_interval.tolist())
+        refs: dict[object, int] = {}
+        proto = [a.protocol for a in allows]
+        port_lo = [a.port_lo for a in allows]
+        port_hi = [a.port_hi for a in allows]
+        ref_of = []
+        for a in allows:
+            ref = refs.get(a.ref)
+            if ref is None:
+                ref = refs[a.ref] = book.ref(str(a.ref))
+            ref_of.append(ref)
+        for i in allow_of_entry.tolist():
+            self.pe_proto.append(proto[i])
+            self.pe_lo.append(port_lo[i])
+            self.pe_hi.append(port_hi[i])
+            self.pe_ref.append(ref_of[i])
         return program
 
     def arrays(self) -> dict[str, np.ndarray]:
