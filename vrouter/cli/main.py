@@ -423,6 +423,112 @@ def trace(
         console.print()
 
 
+# --- connlist ---------------------------------------------------------------------------
+
+
+class ConnlistOutput(str, Enum):
+    txt = "txt"
+    json = "json"
+    csv = "csv"
+    md = "md"
+
+
+@app.command()
+def connlist(
+    file: ScenarioOption,
+    output: Annotated[ConnlistOutput, typer.Option("-o", "--output", help="txt, json, csv or md (netpol-analyzer's formats).")] = ConnlistOutput.txt,
+    ipblock_selects_pods: Annotated[
+        bool,
+        typer.Option(
+            "--ipblock-selects-pods/--no-ipblock-selects-pods",
+            help="Does an ipBlock match pod addresses? Yes in TF (address groups) and the upstream e2e suite; "
+            "no in netpol-analyzer.",
+        ),
+    ] = True,
+    host_network_as_pods: Annotated[
+        bool,
+        typer.Option(
+            "--host-network-as-pods/--host-network-as-nodes",
+            help="Is a hostNetwork pod an ordinary pod that policies select (netpol-analyzer), or its node's host stack, "
+            "which no NetworkPolicy restricts (TF)?",
+        ),
+    ] = False,
+    seed: SeedOption = 0,
+    allow_outside: AllowOutsideOption = False,
+) -> None:
+    """Allowed connections between workloads and outside address ranges, measured by sending packets through the dataplane: one line per pair, in netpol-analyzer's form and formats.
+
+    Each protocol's ports are cut at every boundary the policies name, and the outside address space at every ipBlock bound; one conversation (TCP handshake, or UDP/SCTP request and answer) per piece between every ordered pair. An outside range lying wholly inside cluster addresses cannot be probed and is left out (a note on stderr says so).
+
+    The two readings of ipBlock differ only between pods: with --ipblock-selects-pods (TF, the default) an ipBlock that covers pod addresses admits those pods too (and its except list leaves them out); with --no-ipblock-selects-pods (netpol-analyzer) only pod and namespace selectors ever match a pod. Lines with outside ranges are the same in both.
+    """
+    from vrouter.connlist import connlist as measure_connlist
+    from vrouter.connlist import load
+
+    as_json = output == ConnlistOutput.json
+    with user_errors(as_json):
+        sim = load(file, seed, allow_outside, ipblock_selects_pods, host_network_as_pods)
+        result = measure_connlist(sim)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(result.render(output.value), nl=False)
+
+
+# --- bench -----------------------------------------------------------------------------
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="Every figure on smaller sizes (under a minute).")] = False,
+    flows: Annotated[int | None, typer.Option("--flows", min=100, max=20_000_000, help="Established flows (fast path).")] = None,
+    packets: Annotated[int | None, typer.Option("--packets", min=1000, max=50_000_000, help="Packets per timed batch.")] = None,
+    backends: Annotated[int | None, typer.Option("--backends", min=1, max=1000, help="Service backends (ECMP members).")] = None,
+    nodes: Annotated[int | None, typer.Option("--nodes", min=1, max=64, help="Compute nodes.")] = None,
+    vrfs: Annotated[int | None, typer.Option("--vrfs", min=1, max=100_000, help="VRFs the LPM routes are spread over.")] = None,
+    routes: Annotated[int | None, typer.Option("--routes", min=1, max=20_000_000, help="Routes in the LPM figure.")] = None,
+    rules: Annotated[int | None, typer.Option("--rules", min=1, max=100_000, help="NetworkPolicy rules in force for flow setups.")] = None,
+    threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="Also measure this many nodes in parallel threads.")] = 1,
+    seed: SeedOption = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="The numbers as one JSON object.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a chart of packets/s against active flows (PNG).")] = None,
+) -> None:
+    """Benchmark the forwarding core: packets/s, flow setups/s, LPM, ECMP balance, and the
+    same input through the plain-Python reference and against the machine's memory ceiling."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from vrouter.bench import Bench, BenchSettings, plot_curve, settings_dict
+
+    changes = {k: v for k, v in dict(flows=flows, packets=packets, backends=backends, nodes=nodes, vrfs=vrfs, routes=routes, rules=rules).items() if v is not None}
+    settings = BenchSettings.quick(**changes) if quick else BenchSettings(**changes)
+    settings.threads = threads
+    settings.seed = seed
+    if settings.nodes < 1 or settings.hot_flows > settings.flows:
+        settings.hot_flows = min(settings.hot_flows, settings.flows)
+    console = stdout_console() if not as_json else None
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True, disable=as_json, console=console) as progress:
+        task = progress.add_task("starting", total=None)
+        result = Bench(settings, step=lambda name: progress.update(task, description=name)).run(plot=plot is not None)
+    if plot is not None:
+        plot_curve(result.curve, str(plot))
+    if as_json:
+        print_json({**result.numbers, "settings": settings_dict(settings), "curve": result.curve})
+        return
+    table = boxed_table("vrsim bench (one core unless stated)", ["figure", "value", "unit", "target", "met", "note"])
+    for f in result.figures:
+        met = "" if f.met is None else ("[green]yes[/green]" if f.met else "[bold red]no[/bold red]")
+        value = f"{f.value:,.3f}" if f.value < 10 else f"{f.value:,.1f}"
+        table.add_row(f.name, value, f.unit, f.target, met, f.note)
+    print_table(table)
+    n = result.numbers
+    console = stdout_console()
+    console.print(
+        f"fast path: {n['fast_path_ns_per_packet']} ns/packet · {n['fast_path_to_memory_ceiling']:.2f} of the memory ceiling · "
+        f"{n['speedup_vs_reference']:.0f}× the plain-Python reference · kernels compiled in {n['compile_seconds']} s"
+    )
+    if plot is not None:
+        console.print(f"chart written to {plot}")
+
+
 def main() -> None:
     """Console-script entry point."""
     run_guarded(app)

@@ -29,6 +29,9 @@ written out in that third loop; any other (a miss, a HOLD, a drop flow, a TCP SY
 a flow from an older configuration, or tracing) takes :func:`general_packet`, the stages
 above one by one. Both give the same result.
 
+``process_batch`` releases the GIL: nodes have separate tables and flow state, so the
+fabric (or a benchmark) may run several nodes' batches in parallel threads.
+
 All kernels are compiled without numba's reference counting (``_nrt=False``): they never
 allocate, and counting references on the tables' arrays at every call costs more than the
 forwarding itself.
@@ -827,7 +830,7 @@ def general_packet(kt: KernelTables, fs: FlowState, cnt: Counters, p, i: int, no
     return done
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, nogil=True)
 def process_batch(
     kt: KernelTables,
     fs: FlowState,
