@@ -1,0 +1,602 @@
+"""Allowed connectivity between workloads, measured through the dataplane (``vrsim connlist``).
+
+The answer has netpol-analyzer's shape — one line per (source, destination) with the set of
+allowed connections, ``ns/name[Kind] => ns/name[Kind] : TCP 8080`` — but it is not computed
+from the policies: it is *measured*, by sending packets through every node's vRouter.
+
+How the space is cut (so that one packet can stand for a whole piece):
+
+- **Ports.** For each protocol (TCP, UDP, SCTP) the range 1-65535 is cut at every boundary a
+  policy mentions: a rule's port, ``endPort + 1``, and every pod's container port a named
+  port of a rule resolves to. Inside one piece every policy decides alike, so the piece's
+  first port is its representative.
+- **Outside addresses.** 0.0.0.0-255.255.255.255 is cut at the bounds of every ipBlock
+  (``cidr`` minus its ``except`` list): the blocks of ingress rules cut the *sources*, those
+  of egress rules the *destinations*, as netpol-analyzer does. Adjacent pieces are never
+  merged (netpol-analyzer lists each piece on its own lines). A piece is probed from an
+  address inside it that is no cluster address (pod, service and ip-fabric subnets, VN
+  subnets, public pools, node and gateway addresses): the lowest such one. A piece that lies
+  wholly inside cluster addresses cannot be probed from outside (any address in it belongs
+  to the cluster, and the fabric routes it there): it is left out of the result and named in
+  :attr:`ConnList.unmeasured` and the notes. netpol-analyzer would list it; here only the
+  pods inside it are measured, as workloads.
+
+What one probe is (the conversation semantics of :mod:`vrouter.conversation`): a TCP
+handshake (SYN, SYN-ACK, ACK) or a UDP/SCTP request and its response, counted only when the
+answer came back where the sender listens (and, for TCP, the last ACK arrived).
+
+- workload → workload: from one representative pod of each (the first by name) to the
+  other's (a workload never to itself);
+- outside → workload: a ``fabric:<ip>`` peer whose packets enter through the fabric
+  interface of the destination pod's node, un-encapsulated; answers leave toward the gateway;
+- workload → outside: to the address, out through the gateway; the answer comes back in
+  through the fabric interface of the pod's node the way a gateway that holds the pod's
+  route sends it: encapsulated with the label (or VNI) of the pod's interface. (An
+  un-encapsulated answer enters the fabric VRF and misses the flow's reverse entry, which is
+  keyed on the pod's nexthop, so a pod isolated on ingress would lose the answers to its own
+  allowed connections; ``vrsim connect POD fabric:IP`` shows that today.)
+
+A host-network pod has no interface: it is its node's host stack, at the node's address,
+and no NetworkPolicy restricts it (TF's reading). Two host-network workloads on one node
+cannot be told apart (their traffic never reaches the vRouter) and are not measured; a
+probe to a port that is a NodePort is taken by kube-proxy's NAT. netpol-analyzer treats
+host-network pods as ordinary pods: :func:`load` with ``host_network_as_pods`` gives them
+their own interfaces before the cluster is built.
+
+Every probe of a phase travels in one batch (:meth:`Fabric.run`); the batch is built with
+numpy, never packet by packet. All probes share one source port, chosen so that it is no
+probed destination port: then no probe's reverse flow can be another probe's forward flow.
+Very large runs are cut into chunks that fit the flow tables, with the flows aged between
+chunks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from controlplane.config import GATEWAY_NODE
+from controlplane.errors import InputError
+from controlplane.k8s.workloads import controller_of
+from controlplane.tf.model import NetworkIpam, VirtualNetwork
+from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
+from vrouter.dataplane.tables import ENCAP_VXLAN, PROTO_SCTP, PROTO_TCP, PROTO_UDP, VIF_CLIENT, VIF_FABRIC, VIF_HOST
+from vrouter.traffic import resolve_source
+
+PROTOCOLS: dict[str, int] = {"TCP": PROTO_TCP, "UDP": PROTO_UDP, "SCTP": PROTO_SCTP}
+PROTOCOL_NAMES: dict[int, str] = {number: name for name, number in PROTOCOLS.items()}
+MIN_PORT, MAX_PORT = 1, 65535
+ALL_ADDRESSES = (0, 0xFFFFFFFF)
+ALL_CONNECTIONS = "All Connections"
+FORMATS = ("txt", "json", "csv", "md")
+#: probes per chunk, as a share of a node's flow table (each probe may hold 2 entries per node)
+FLOW_TABLE_SHARE = 0.2
+
+Range = tuple[int, int]  # inclusive
+
+
+# --- the pieces ---------------------------------------------------------------------------
+
+
+def merge_ranges(ranges: Iterable[Range]) -> list[Range]:
+    """Sorted, disjoint, and touching ranges joined.
+
+    >>> merge_ranges([(5, 7), (1, 2), (3, 3), (9, 9)])
+    [(1, 3), (5, 7), (9, 9)]
+    """
+    out: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(lo, hi) for lo, hi in out]
+
+
+def pieces_between(cuts: Iterable[int], lo: int, hi: int) -> list[Range]:
+    """``lo..hi`` cut before every value of ``cuts``.
+
+    >>> pieces_between([53, 54], 1, 65535)
+    [(1, 52), (53, 53), (54, 65535)]
+    """
+    points = sorted({c for c in cuts if lo < c <= hi} | {lo, hi + 1})
+    return [(a, b - 1) for a, b in zip(points, points[1:])]
+
+
+def ipblock_ranges(block: Mapping[str, Any]) -> list[Range]:
+    """An ipBlock's IPv4 addresses (``cidr`` minus ``except``) as disjoint ranges."""
+    net = ipaddress.ip_network(str(block.get("cidr")), strict=False)
+    if net.version != 4:
+        return []
+    ranges = [(int(net.network_address), int(net.broadcast_address))]
+    for text in block.get("except") or ():
+        hole = ipaddress.ip_network(str(text), strict=False)
+        if hole.version != 4:
+            continue
+        cut_lo, cut_hi = int(hole.network_address), int(hole.broadcast_address)
+        kept = []
+        for lo, hi in ranges:
+            if cut_hi < lo or cut_lo > hi:
+                kept.append((lo, hi))
+                continue
+            if lo < cut_lo:
+                kept.append((lo, cut_lo - 1))
+            if hi > cut_hi:
+                kept.append((cut_hi + 1, hi))
+        ranges = kept
+    return ranges
+
+
+def _rules(policy: Mapping[str, Any], direction: str) -> list[Mapping[str, Any]]:
+    return list((policy.get("spec") or {}).get(direction) or [])
+
+
+def address_pieces(policies: Sequence[Mapping[str, Any]], direction: str) -> list[Range]:
+    """The outside address space cut at every ipBlock of ``direction`` (ingress: sources)."""
+    peers_key = "from" if direction == "ingress" else "to"
+    cuts: set[int] = set()
+    for policy in policies:
+        for rule in _rules(policy, direction):
+            for peer in rule.get(peers_key) or ():
+                if peer.get("ipBlock"):
+                    for lo, hi in ipblock_ranges(peer["ipBlock"]):
+                        cuts.update((lo, hi + 1))
+    return pieces_between(cuts, *ALL_ADDRESSES)
+
+
+def container_ports(pod: Mapping[str, Any]) -> list[tuple[str, int, str]]:
+    """(name, number, protocol) of every named container port of a pod."""
+    out = []
+    for container in (pod.get("spec") or {}).get("containers") or ():
+        for port in container.get("ports") or ():
+            if port.get("name") and port.get("containerPort") is not None:
+                out.append((str(port["name"]), int(port["containerPort"]), port.get("protocol") or "TCP"))
+    return out
+
+
+def port_pieces(policies: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]) -> dict[str, list[Range]]:
+    """Each protocol's ports 1-65535 cut at every boundary the policies mention.
+
+    Named ports cut at the number they resolve to on every pod that names it so.
+    """
+    cuts: dict[str, set[int]] = {name: set() for name in PROTOCOLS}
+    named = [port for pod in pods for port in container_ports(pod)]
+    for policy in policies:
+        for direction in ("ingress", "egress"):
+            for rule in _rules(policy, direction):
+                for port in rule.get("ports") or ():
+                    protocol = port.get("protocol") or "TCP"
+                    number = port.get("port")
+                    if protocol not in cuts or number is None:
+                        continue
+                    if isinstance(number, int):
+                        end = port.get("endPort") or number
+                        cuts[protocol].update((number, end + 1))
+                    else:
+                        cuts[protocol].update(n + d for name, n, p in named if name == number and p == protocol for d in (0, 1))
+    return {name: pieces_between(values, MIN_PORT, MAX_PORT) for name, values in cuts.items()}
+
+
+def cluster_ranges(sim: Any) -> list[Range]:
+    """Every address the cluster itself uses: an outside probe must come from none of them."""
+    config = sim.scenario.cluster
+    nets = [config.podSubnet, config.serviceSubnet, config.ipFabricSubnet]
+    nets += [ipam.subnet for ipam in sim.cluster.db.list(NetworkIpam)]
+    nets += [vn.subnet for vn in sim.cluster.db.list(VirtualNetwork) if vn.subnet]
+    pool = config.publicFipPool
+    if pool is not None and not isinstance(pool, str):
+        nets.append(pool.subnet)
+    hosts = [node.ip for node in config.nodes] + [config.gateway_ip]
+    ranges = []
+    for text in nets + hosts:
+        net = ipaddress.ip_network(text, strict=False)
+        if net.version == 4:
+            ranges.append((int(net.network_address), int(net.broadcast_address)))
+    return merge_ranges(ranges)
+
+
+def probe_address(piece: Range, taken: Sequence[Range]) -> int | None:
+    """The lowest address of ``piece`` outside every ``taken`` range (sorted, disjoint)."""
+    candidate = piece[0]
+    for lo, hi in taken:
+        if lo <= candidate <= hi:
+            candidate = hi + 1
+    return candidate if candidate <= piece[1] else None
+
+
+# --- the endpoints ------------------------------------------------------------------------
+
+
+def ip_text(value: int) -> str:
+    return str(ipaddress.IPv4Address(int(value)))
+
+
+def range_label(piece: Range) -> str:
+    """netpol-analyzer's name of an outside range: ``a.b.c.d-e.f.g.h[External]``."""
+    return f"{ip_text(piece[0])}-{ip_text(piece[1])}[External]"
+
+
+def workload_of(store: Any, pod: Mapping[str, Any]) -> tuple[str, str]:
+    """(name, kind) of the workload a pod belongs to: the top of its chain of controllers.
+
+    An owner that is not an object in the store (an exported pod whose ReplicaSet was not
+    exported) ends the chain with the reference's own name and kind; a bare pod is itself.
+    """
+    namespace = pod["metadata"].get("namespace") or "default"
+    name, kind = pod["metadata"]["name"], "Pod"
+    current: Mapping[str, Any] = pod
+    seen: set[tuple[str, str]] = set()
+    while (ref := controller_of(dict(current))) is not None and (ref.get("kind"), ref.get("name")) not in seen:
+        kind, name = str(ref.get("kind")), str(ref.get("name"))
+        seen.add((kind, name))
+        owner = store.get(kind, namespace, name)
+        if owner is None:
+            break
+        current = owner
+    return name, kind
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of the probes: a workload (through one pod) or an outside address range."""
+
+    label: str  # ns/name[Kind] or a.b.c.d-e.f.g.h[External]
+    node: int  # where it listens: the pod's node, or the gateway for outside ranges
+    vif: int  # its interface; VIF_HOST for a host-network pod (its node's host stack)
+    ip: int  # the pod's address, or the range's probe address
+    #: the MPLS label (or VNI) that reaches the pod's interface from the fabric; -1: none
+    fabric_label: int = -1
+    external: Range | None = None
+    pod: str | None = None  # the representative pod, ns/name
+    pods: tuple[str, ...] = ()
+
+    @property
+    def host(self) -> bool:
+        return self.external is None and self.vif == VIF_HOST
+
+
+def fabric_label(compiled: Any, vif: int) -> int:
+    """The label a gateway puts on packets for this interface: its MPLS label, or its VN's VNI."""
+    tables = compiled.tables
+    if int(tables.encapsulation[0]) == ENCAP_VXLAN:
+        vrf = int(tables.vif_vrf[vif])
+        return next((vni for vni, v in compiled.vnis.items() if v == vrf), -1)
+    nexthop = int(tables.vif_nh[vif])
+    return next((label for label, nh in compiled.labels.items() if nh == nexthop), -1)
+
+
+def workloads(sim: Any, notes: list[str]) -> list[Endpoint]:
+    """One endpoint per workload, through its first pod by name.
+
+    A host-network pod has no interface of its own: it is its node's host stack, reached at
+    the node's address, and no NetworkPolicy applies to it in TF.
+    """
+    store = sim.cluster.store
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for pod in store.list("Pod"):
+        meta = pod["metadata"]
+        if not (pod.get("status") or {}).get("podIP"):
+            notes.append(f"pod {meta.get('namespace')}/{meta['name']} has no address, left out")
+            continue
+        name, kind = workload_of(store, pod)
+        groups.setdefault((meta.get("namespace") or "default", name, kind), []).append(pod)
+    by_index = {node.index: node for node in sim.nodes.values()}
+    out = []
+    for (namespace, name, kind), pods in sorted(groups.items()):
+        pods.sort(key=lambda p: p["metadata"]["name"])
+        label = f"{namespace}/{name}[{kind}]"
+        chosen = f"{namespace}/{pods[0]['metadata']['name']}"
+        if len({tuple(sorted((p["metadata"].get("labels") or {}).items())) for p in pods}) > 1:
+            notes.append(f"the pods of {label} carry different labels; measured through {chosen}")
+        try:
+            source = resolve_source(sim, chosen)
+        except InputError as exc:
+            notes.append(f"{label} left out: {exc}")
+            continue
+        tag = -1 if source.vif == VIF_HOST else fabric_label(by_index[source.node], source.vif)
+        out.append(Endpoint(label, source.node, source.vif, source.ip, tag, pod=chosen, pods=tuple(f"{namespace}/{p['metadata']['name']}" for p in pods)))
+    return out
+
+
+def outside(pieces: Sequence[Range], taken: Sequence[Range], gateway: tuple[int, int], unmeasured: list[str]) -> list[Endpoint]:
+    out = []
+    for piece in pieces:
+        address = probe_address(piece, taken)
+        if address is None:
+            unmeasured.append(range_label(piece))
+            continue
+        out.append(Endpoint(range_label(piece), gateway[0], gateway[1], address, external=piece))
+    return out
+
+
+# --- connection sets ----------------------------------------------------------------------
+
+
+def connection_text(allowed: Mapping[str, Sequence[Range]]) -> str:
+    """A connection set the way netpol-analyzer prints it.
+
+    >>> connection_text({"TCP": [(1, 79), (81, 65535)], "UDP": [(53, 53)]})
+    'TCP 1-79,81-65535,UDP 53'
+    >>> connection_text({name: [(1, 65535)] for name in PROTOCOLS})
+    'All Connections'
+    """
+    merged = {name: merge_ranges(ranges) for name, ranges in allowed.items() if ranges}
+    if all(merged.get(name) == [(MIN_PORT, MAX_PORT)] for name in PROTOCOLS):
+        return ALL_CONNECTIONS
+    parts = [f"{name} " + ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges) for name, ranges in merged.items()]
+    return ",".join(sorted(parts))
+
+
+@dataclass(frozen=True)
+class Connection:
+    src: str
+    dst: str
+    conn: str
+    allowed: Mapping[str, tuple[Range, ...]] = field(default_factory=dict, compare=False)
+
+    def line(self) -> str:
+        return f"{self.src} => {self.dst} : {self.conn}"
+
+
+@dataclass
+class ConnList:
+    """The measured connectivity, the probes behind it, and what could not be measured."""
+
+    connections: list[Connection]
+    endpoints: list[Endpoint]
+    port_pieces: dict[str, list[Range]]
+    #: one row per probe: src, dst (endpoint indexes), protocol number, port, and the verdict
+    probes: np.ndarray
+    packets: int
+    seconds: float
+    unmeasured: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [c.line() for c in self.connections]
+
+    def render(self, fmt: str = "txt") -> str:
+        """The list in one of netpol-analyzer's formats: txt, json, csv or md."""
+        rows = [{"src": c.src, "dst": c.dst, "conn": c.conn} for c in self.connections]
+        if fmt == "txt":
+            return "".join(line + "\n" for line in self.lines())
+        if fmt == "json":
+            return json.dumps(rows, indent=2) + "\n"
+        if fmt == "csv":
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(["src", "dst", "conn"])
+            writer.writerows([r["src"], r["dst"], r["conn"]] for r in rows)
+            return out.getvalue()
+        if fmt == "md":
+            head = ["| src | dst | conn |", "|-----|-----|------|"]
+            return "\n".join(head + [f"| {r['src']} | {r['dst']} | {r['conn']} |" for r in rows]) + "\n"
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+# --- the probes ---------------------------------------------------------------------------
+
+PROBE = np.dtype([("src", np.int32), ("dst", np.int32), ("proto", np.uint8), ("port", np.int32), ("allowed", np.bool_)])
+
+
+def plan_probes(workloads: int, sources: int, targets: int, pieces: Mapping[str, Sequence[Range]]) -> np.ndarray:
+    """Every (source, destination, protocol, port piece) to measure.
+
+    Endpoints are numbered workloads first, then outside sources, then outside targets:
+    every ordered pair of workloads but a workload with itself, every outside source to
+    every workload, every workload to every outside target.
+    """
+    w = np.arange(workloads, dtype=np.int32)
+    src = np.repeat(w, workloads)
+    dst = np.tile(w, workloads)
+    keep = src != dst
+    outside_src = np.arange(workloads, workloads + sources, dtype=np.int32)
+    outside_dst = np.arange(workloads + sources, workloads + sources + targets, dtype=np.int32)
+    src = np.concatenate([src[keep], np.repeat(outside_src, workloads), np.repeat(w, targets)])
+    dst = np.concatenate([dst[keep], np.tile(w, sources), np.tile(outside_dst, workloads)])
+    return _cross(src, dst, pieces)
+
+
+def _cross(src: np.ndarray, dst: np.ndarray, pieces: Mapping[str, Sequence[Range]]) -> np.ndarray:
+    """Every pair with every (protocol, representative port)."""
+    protos = np.array([PROTOCOLS[name] for name, ranges in pieces.items() for _ in ranges], np.uint8)
+    ports = np.array([lo for ranges in pieces.values() for lo, _ in ranges], np.int32)
+    probes = np.zeros(len(src) * len(ports), PROBE)
+    probes["src"] = np.repeat(src, len(ports))
+    probes["dst"] = np.repeat(dst, len(ports))
+    probes["proto"] = np.tile(protos, len(src))
+    probes["port"] = np.tile(ports, len(src))
+    return probes
+
+
+def source_port(pieces: Mapping[str, Sequence[Range]]) -> int:
+    """A source port that is no probed destination port (so no reverse flow meets a probe)."""
+    probed = {lo for ranges in pieces.values() for lo, _ in ranges}
+    return next(p for p in (*range(49152, 65536), *range(1024, 49152)) if p not in probed)
+
+
+def _arrived_on(rows: np.ndarray) -> np.ndarray:
+    """The interface each row arrived on (VIF_HOST for the host stack)."""
+    return np.where(rows["outcome"] == HOST, VIF_HOST, rows["out_vif"])
+
+
+def _at(rows: np.ndarray, node: np.ndarray, vif: np.ndarray) -> np.ndarray:
+    """Rows delivered to the interface (node, vif) given per row."""
+    arrived = (rows["outcome"] == DELIVERED) | (rows["outcome"] == HOST)
+    return arrived & (rows["node"] == node) & (_arrived_on(rows) == vif)
+
+
+def _replies(rows: np.ndarray, flags: int) -> np.ndarray:
+    """The answers to ``rows``, sent from where each one arrived (protocols mixed)."""
+    batch = new_batch(len(rows))
+    batch["node"] = rows["node"]
+    batch["in_vif"] = _arrived_on(rows)
+    batch["sip"] = rows["out_dip"]
+    batch["dip"] = rows["out_sip"]
+    batch["sport"] = rows["out_dport"]
+    batch["dport"] = rows["out_sport"]
+    batch["proto"] = rows["proto"]
+    batch["tcp_flags"] = np.where(rows["proto"] == PROTO_TCP, flags, 0)
+    batch["tag"] = rows["tag"]
+    return batch
+
+
+def measure(sim: Any, endpoints: Sequence[Endpoint], probes: np.ndarray, sport: int) -> int:
+    """Run the conversations of ``probes`` through the fabric, set their ``allowed``, and
+    return the number of packets sent. Three batches: first packets, answers, TCP's ACKs."""
+    if len(probes) == 0:
+        return 0
+    node = np.array([e.node for e in endpoints], np.int16)
+    vif = np.array([e.vif for e in endpoints], np.int16)
+    ip = np.array([e.ip for e in endpoints], np.uint32)
+    label = np.array([e.fabric_label for e in endpoints], np.int32)
+    outside_ep = np.array([e.external is not None for e in endpoints])
+    src, dst = probes["src"], probes["dst"]
+    from_outside, to_outside = outside_ep[src], outside_ep[dst]
+    # an outside source enters at the fabric interface of the destination pod's node
+    entry_node = np.where(from_outside, node[dst], node[src]).astype(np.int16)
+    tcp = probes["proto"] == PROTO_TCP
+    fabric = sim.fabric
+
+    first = new_batch(len(probes))
+    first["node"] = entry_node
+    first["in_vif"] = np.where(from_outside, VIF_FABRIC, vif[src])
+    first["sip"] = ip[src]
+    first["dip"] = ip[dst]
+    first["sport"] = sport
+    first["dport"] = probes["port"]
+    first["proto"] = probes["proto"]
+    first["tcp_flags"] = np.where(tcp, TCP_SYN, 0)
+    first["tag"] = np.arange(len(probes))
+    rows = fabric.run(first).packets
+    packets = len(rows)
+    tags = rows["tag"]
+    reached = rows[_at(rows, node[dst[tags]], vif[dst[tags]])]
+
+    answers = _replies(reached, TCP_SYN | TCP_ACK)
+    # An outside peer answers through the fabric interface of the pod's node, the way a
+    # gateway holding the pod's route sends it: with the label of the pod's interface.
+    tags = answers["tag"]
+    back_in = to_outside[tags]
+    answers["node"] = np.where(back_in, node[src[tags]], answers["node"])
+    answers["in_vif"] = np.where(back_in, VIF_FABRIC, answers["in_vif"])
+    answers["in_label"] = np.where(back_in, label[src[tags]], answers["in_label"])
+    rows = fabric.run(answers).packets
+    packets += len(rows)
+    tags = rows["tag"]
+    back = rows[_at(rows, node[src[tags]], vif[src[tags]])]
+    allowed = np.zeros(len(probes), bool)
+    allowed[back["tag"][~tcp[back["tag"]]]] = True
+
+    handshakes = back[tcp[back["tag"]]]
+    if len(handshakes):
+        acks = _replies(handshakes, TCP_ACK)
+        tags = acks["tag"]
+        again = from_outside[tags]  # the outside peer sends again through the fabric
+        acks["node"] = np.where(again, entry_node[tags], acks["node"])
+        acks["in_vif"] = np.where(again, VIF_FABRIC, acks["in_vif"])
+        rows = fabric.run(acks).packets
+        packets += len(rows)
+        tags = rows["tag"]
+        allowed[tags[_at(rows, node[dst[tags]], vif[dst[tags]])]] = True
+    probes["allowed"] = allowed
+    return packets
+
+
+def _chunks(count: int, size: int) -> Iterable[slice]:
+    for start in range(0, count, size):
+        yield slice(start, min(count, start + size))
+
+
+def without_host_network(scenario: Any) -> None:
+    """netpol-analyzer's reading of host-network pods: ordinary pods, with their own address
+    and interface, which NetworkPolicies select. (In TF a host-network pod is its node's host
+    stack, and no NetworkPolicy applies to it.) Changes the scenario's manifests before it is
+    applied: pods, and the pod templates of workloads."""
+    for step in scenario.steps:
+        for manifest in getattr(step, "manifests", ()):
+            spec = manifest.obj.get("spec")
+            if not isinstance(spec, dict):
+                continue
+            template = spec.get("template") or ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}
+            for pod_spec in (spec, template.get("spec") if isinstance(template, dict) else None):
+                if isinstance(pod_spec, dict):
+                    pod_spec.pop("hostNetwork", None)
+
+
+def load(path: str | Path, seed: int = 0, allow_outside: bool = False, ipblock_selects_pods: bool = True, host_network_as_pods: bool = False) -> Any:
+    """A scenario or manifest directory, built, in the chosen readings of the policies."""
+    from vrouter.sim import Simulation
+
+    sim = Simulation.from_path(path, seed, allow_outside, ipblock_selects_pods)
+    if host_network_as_pods:
+        without_host_network(sim.scenario)
+    return sim.build()
+
+
+def connlist(sim: Any) -> ConnList:
+    """Measure the allowed connectivity of a built simulation (see the module's docstring)."""
+    started = time.perf_counter()
+    store = sim.cluster.store
+    policies = store.list("NetworkPolicy")
+    pods = store.list("Pod")
+    notes: list[str] = []
+    unmeasured: list[str] = []
+    pieces = port_pieces(policies, pods)
+    gateway_node = sim.nodes[GATEWAY_NODE]
+    client_vif = next(i for i, v in gateway_node.vifs.items() if v.type == VIF_CLIENT)
+    gateway = (gateway_node.index, client_vif)
+    taken = cluster_ranges(sim)
+
+    pod_ends = workloads(sim, notes)
+    sources = outside(address_pieces(policies, "ingress"), taken, gateway, unmeasured)
+    targets = outside(address_pieces(policies, "egress"), taken, gateway, unmeasured)
+    endpoints = [*pod_ends, *sources, *targets]
+    probes = plan_probes(len(pod_ends), len(sources), len(targets), pieces)
+    # two host-network workloads on one node share its host stack: their traffic never
+    # reaches the vRouter, so there is nothing to measure between them
+    host = np.array([e.host for e in endpoints], bool)
+    node = np.array([e.node for e in endpoints])
+    local = host[probes["src"]] & host[probes["dst"]] & (node[probes["src"]] == node[probes["dst"]])
+    if local.any():
+        pairs = sorted({(endpoints[a].label, endpoints[b].label) for a, b in zip(probes["src"][local].tolist(), probes["dst"][local].tolist(), strict=True)})
+        notes.append(f"{len(pairs)} pairs of host-network workloads share a node (traffic between them never reaches the vRouter), not measured")
+        probes = probes[~local]
+
+    sport = source_port(pieces)
+    settings = sim.scenario.cluster.vrouter
+    size = max(64, int(settings.flowEntries * FLOW_TABLE_SHARE))
+    packets = 0
+    for part in _chunks(len(probes), size):
+        chunk = probes[part]
+        packets += measure(sim, endpoints, chunk, sport)
+        probes[part] = chunk
+        if part.stop < len(probes):
+            sim.fabric.advance(settings.agingSeconds + 1)  # forget this chunk's flows
+    connections = summarize(endpoints, probes, pieces)
+    if unmeasured:
+        notes.append("outside ranges inside cluster addresses, so not probed: " + ", ".join(unmeasured))
+    return ConnList(connections, endpoints, pieces, probes, packets, time.perf_counter() - started, unmeasured, notes)
+
+
+def summarize(endpoints: Sequence[Endpoint], probes: np.ndarray, pieces: Mapping[str, Sequence[Range]]) -> list[Connection]:
+    """The allowed probes merged into one connection set per (source, destination), sorted."""
+    piece_of = {(PROTOCOLS[name], lo): (lo, hi) for name, ranges in pieces.items() for lo, hi in ranges}
+    allowed = probes[probes["allowed"]]
+    grouped: dict[tuple[int, int], dict[str, list[Range]]] = {}
+    for src, dst, proto, port in zip(allowed["src"].tolist(), allowed["dst"].tolist(), allowed["proto"].tolist(), allowed["port"].tolist(), strict=True):
+        grouped.setdefault((src, dst), {}).setdefault(PROTOCOL_NAMES[proto], []).append(piece_of[(proto, port)])
+    out = []
+    for (src, dst), sets in grouped.items():
+        merged = {name: tuple(merge_ranges(sets[name])) for name in PROTOCOLS if name in sets}
+        out.append(Connection(endpoints[src].label, endpoints[dst].label, connection_text(merged), merged))
+    return sorted(out, key=lambda c: (c.src, c.dst))
