@@ -31,10 +31,8 @@ answer came back where the sender listens (and, for TCP, the last ACK arrived).
   interface of the destination pod's node, un-encapsulated; answers leave toward the gateway;
 - workload → outside: to the address, out through the gateway; the answer comes back in
   through the fabric interface of the pod's node the way a gateway that holds the pod's
-  route sends it: encapsulated with the label (or VNI) of the pod's interface. (An
-  un-encapsulated answer enters the fabric VRF and misses the flow's reverse entry, which is
-  keyed on the pod's nexthop, so a pod isolated on ingress would lose the answers to its own
-  allowed connections; ``vrsim connect POD fabric:IP`` shows that today.)
+  route sends it: encapsulated with the label (or VNI) of the pod's interface, as
+  ``vrsim connect POD fabric:IP`` does (:func:`vrouter.traffic.fabric_label`).
 
 A host-network pod has no interface: it is its node's host stack, at the node's address,
 and no NetworkPolicy restricts it (TF's reading). Two host-network workloads on one node
@@ -69,8 +67,8 @@ from controlplane.errors import InputError
 from controlplane.k8s.workloads import controller_of
 from controlplane.tf.model import NetworkIpam, VirtualNetwork
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
-from vrouter.dataplane.tables import ENCAP_VXLAN, PROTO_SCTP, PROTO_TCP, PROTO_UDP, VIF_CLIENT, VIF_FABRIC, VIF_HOST
-from vrouter.traffic import resolve_source
+from vrouter.dataplane.tables import PROTO_SCTP, PROTO_TCP, PROTO_UDP, VIF_CLIENT, VIF_FABRIC, VIF_HOST
+from vrouter.traffic import fabric_label, resolve_source
 
 PROTOCOLS: dict[str, int] = {"TCP": PROTO_TCP, "UDP": PROTO_UDP, "SCTP": PROTO_SCTP}
 PROTOCOL_NAMES: dict[int, str] = {number: name for name, number in PROTOCOLS.items()}
@@ -262,16 +260,6 @@ class Endpoint:
     @property
     def host(self) -> bool:
         return self.external is None and self.vif == VIF_HOST
-
-
-def fabric_label(compiled: Any, vif: int) -> int:
-    """The label a gateway puts on packets for this interface: its MPLS label, or its VN's VNI."""
-    tables = compiled.tables
-    if int(tables.encapsulation[0]) == ENCAP_VXLAN:
-        vrf = int(tables.vif_vrf[vif])
-        return next((vni for vni, v in compiled.vnis.items() if v == vrf), -1)
-    nexthop = int(tables.vif_nh[vif])
-    return next((label for label, nh in compiled.labels.items() if nh == nexthop), -1)
 
 
 def workloads(sim: Any, notes: list[str]) -> list[Endpoint]:

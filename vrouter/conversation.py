@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vrouter.dataplane.packets import DROP_REASONS, DROPPED, TCP_ACK, TCP_SYN
-from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP, VIF_FABRIC
+from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP, VIF_FABRIC, VIF_HOST
 from vrouter.fabric import RunResult
-from vrouter.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, first_packets
+from vrouter.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, fabric_label, first_packets
 
 
 @dataclass
@@ -96,9 +96,12 @@ def converse(
         replies = answers(rows[ok], proto, reply_flags)
         if target.kind == "fabric":
             # an outside peer answers through a node's fabric interface (the sender's node),
-            # as after a gateway that keeps client addresses, not from the internet side
+            # as after a gateway that keeps client addresses, not from the internet side;
+            # to a pod the gateway tunnels it with the label of the pod's interface
             replies["node"] = source.node
             replies["in_vif"] = VIF_FABRIC
+            if source.vif not in (VIF_FABRIC, VIF_HOST):
+                replies["in_label"] = fabric_label(node_at(sim, source.node), source.vif)
         second = fabric.run(replies, trace_capacity)
         conv.phases.append(second)
         back = back_at(second.packets, source)
@@ -127,6 +130,11 @@ def converse(
     if drop is not None:
         conv.drop_reason, conv.drop_node = drop
     return conv
+
+
+def node_at(sim: object, index: int) -> object:
+    """The compiled node with fabric index ``index``."""
+    return next(n for n in sim.nodes.values() if n.index == index)  # type: ignore[attr-defined]
 
 
 def protocol_number(name: str) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from vrouter.dataplane.packets import (
     TCP_SYN,
     new_batch,
 )
-from vrouter.dataplane.tables import PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, VIF_CLIENT, VIF_FABRIC, VIF_HOST
+from vrouter.dataplane.tables import ENCAP_VXLAN, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, VIF_CLIENT, VIF_FABRIC, VIF_HOST
 
 EXTERNAL_CLIENT = "198.51.100.100"
 PROTOCOLS = {"icmp": PROTO_ICMP, "tcp": PROTO_TCP, "udp": PROTO_UDP, "sctp": PROTO_SCTP}
@@ -363,3 +364,19 @@ def back_at(rows: np.ndarray, source: Source) -> np.ndarray:
     if vif == VIF_HOST:
         return (rows["outcome"] == HOST) & (rows["node"] == node)
     return (rows["outcome"] == DELIVERED) & (rows["node"] == node) & (rows["out_vif"] == vif)
+
+
+def fabric_label(compiled: Any, vif: int) -> int:
+    """The label a gateway puts on packets for this interface: its MPLS label, or its VN's VNI.
+
+    An outside peer's answer to a pod comes back this way: the pod's request left the node
+    un-encapsulated, the gateway that keeps client addresses holds the pod's route and
+    tunnels the answer to the pod's interface, so it meets the flow's reverse entry (keyed
+    on the pod's nexthop) like any labelled packet. -1 when the interface has none.
+    """
+    tables = compiled.tables
+    if int(tables.encapsulation[0]) == ENCAP_VXLAN:
+        vrf = int(tables.vif_vrf[vif])
+        return next((vni for vni, v in compiled.vnis.items() if v == vrf), -1)
+    nexthop = int(tables.vif_nh[vif])
+    return next((label for label, nh in compiled.labels.items() if nh == nexthop), -1)

@@ -266,3 +266,22 @@ def test_fabric_keeps_packets_moving_hop_by_hop() -> None:
     assert rows["hops"][0] == 2 and rows["outcome"][0] == DELIVERED
     assert rows["node"][0] == sim.nodes["worker02"].index
     assert FABRIC not in rows["outcome"]
+
+
+@pytest.mark.parametrize("encapsulation", ["MPLSoUDP", "VXLAN"])
+def test_outside_peer_answers_a_pod_isolated_on_ingress(encapsulation: str) -> None:
+    """Stateful replies: a pod whose ingress is denied still gets the answers to its own
+    connections to an outside peer; a connection the peer starts is denied."""
+    deny_ingress = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-ingress}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+"""
+    config = ClusterConfig.model_validate({"encapsulation": encapsulation})
+    sim = Simulation.from_objects([pod("a", nodeName="worker01"), *objects(deny_ingress)], config)
+    for proto in ("tcp", "udp"):
+        out = talk(sim, "default/a", "fabric:8.8.8.8", proto, 80, flows=2)
+        assert out.reachable, (proto, out.drop_reason)
+    inbound = talk(sim, "fabric:8.8.8.8", "default/a", "tcp", 80, flows=1)
+    assert not inbound.reachable and inbound.drop_reason == "SG"
