@@ -10,6 +10,11 @@
 ``apply`` is ``kubectl apply``: every object is validated before anything changes, so a bad
 file changes nothing; then each object is admitted (ClusterIPs and NodePorts allocated) and
 stored, and the controllers and kube-manager react. ``delete`` is ``kubectl delete``.
+
+``delete Node NAME`` takes a compute node out of the cluster, as when a node is drained
+and deleted: its pods go (the pod garbage collector deletes pods bound to a node that no
+longer exists), their owners recreate them on the nodes that remain, and the node's vRouter
+leaves the fabric. The last node may not be removed.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 
-from controlplane.config import ClusterConfig
+from controlplane.config import ClusterConfig, NodeConfig
 from controlplane.errors import InputError
 from controlplane.k8s.endpoints import EndpointsController
 from controlplane.k8s.manifests import Manifest, Source, expand_object, load_paths
@@ -49,6 +54,7 @@ for _kind, _aliases in {
     "ReplicationController": ("replicationcontroller", "replicationcontrollers", "rc"),
     "Ingress": ("ingress", "ingresses", "ing"),
     "NetworkPolicy": ("networkpolicy", "networkpolicies", "netpol"),
+    "Node": ("node", "nodes", "no"),
 }.items():
     for _alias in (_kind.lower(), *_aliases):
         KIND_ALIASES[_alias] = _kind
@@ -80,6 +86,8 @@ class Cluster:
         self.notes: list[str] = []
         for name in SYSTEM_NAMESPACES:
             self.store.put(namespace_object(name))
+        for node in self.config.nodes:
+            self.store.put(node_object(node))
 
     # --- apply -------------------------------------------------------------------------
     def apply_paths(self, paths: Iterable[str], namespace: str | None = None) -> list[str]:
@@ -173,6 +181,9 @@ class Cluster:
         if kind == "Namespace":
             self._delete_namespace(name)
             return
+        if kind == "Node":
+            self._delete_node(name)
+            return
         if kind.endswith(".vrsim.tf"):
             ns = namespace or self.kube_manager.ctx.names.infra_project[1]
         else:
@@ -192,6 +203,21 @@ class Cluster:
         if kind == "Service":
             self.allocator.forget(obj)
         self.store.delete(kind, namespace, name)
+
+    def _delete_node(self, name: str) -> None:
+        nodes = [n for n in self.config.nodes if n.name != name]
+        if len(nodes) == len(self.config.nodes):
+            raise InputError(f"node {name!r} not found; nodes: {', '.join(n.name for n in self.config.nodes)}")
+        if not nodes:
+            raise InputError(f"node {name!r} is the cluster's last node and may not be removed")
+        self.config = self.config.model_copy(update={"nodes": nodes})
+        for holder in (self.scheduler, self.workloads, self.kube_manager.ctx):
+            holder.config = self.config
+        self.store.delete("Node", "", name)
+        for pod in self.store.list("Pod"):
+            if (pod.get("spec") or {}).get("nodeName") == name:
+                self._delete_object("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        self.kube_manager.remove_node(name)
 
     def _delete_namespace(self, name: str) -> None:
         if name in ("default", "kube-system", "kube-public"):
@@ -218,6 +244,16 @@ class Cluster:
             for obj in self.store.list(kind, name):
                 self._delete_object(kind, name, obj["metadata"]["name"])
         self.store.delete("Namespace", "", name)
+
+
+def node_object(node: NodeConfig) -> Obj:
+    """The ``Node`` object of a configured node (what ``kubectl get node -o json`` shows)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": node.name, "labels": {"kubernetes.io/hostname": node.name, **node.labels}},
+        "status": {"addresses": [{"type": "InternalIP", "address": node.ip}, {"type": "Hostname", "address": node.name}]},
+    }
 
 
 def namespace_object(name: str) -> Obj:

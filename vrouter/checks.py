@@ -25,7 +25,7 @@ from controlplane.tf import model as tf
 from vrouter.conversation import Conversation, converse, protocol_number
 from vrouter.dataplane.packets import same_reason
 from vrouter.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
-from vrouter.traffic import Source, Target, backend_endpoints, ip_int, is_outside, resolve_source, resolve_target
+from vrouter.traffic import Source, Target, Unrealised, backend_endpoints, ip_int, is_outside, resolve_source, resolve_target
 
 
 @dataclass
@@ -244,16 +244,67 @@ def run_http(sim: Any, spec: HttpSpec) -> tuple[dict[str, Any], Conversation | N
     return observed, merged, backend_target
 
 
+def unrealised_result(step: CheckStep, exc: Unrealised) -> CheckResult:
+    """A check whose endpoint TF could not realise: nothing was sent, and it says why."""
+    observed: dict[str, Any] = {
+        "reachable": False,
+        "sent": 0,
+        "received": 0,
+        "dropReason": exc.reason,
+        "dropNode": None,
+        "backends": {},
+        "unrealised": str(exc),
+    }
+    passed, why = judge(step.expect, observed, [])
+    if not passed:
+        why = f"{why}; {exc}"
+    counters = {"injected": 0, "delivered": 0, "dropped": 0, "dropsByReason": {}, "flowSetups": 0}
+    return CheckResult(step.number, step.kind, step.source, step.target, step.expected_text, observed, passed, why, counters)
+
+
+def compare_backends(before: list[str | None], now: list[str | None], serving: set[str]) -> tuple[int, int, int]:
+    """Flow by flow, against an earlier check of the same flows: (kept, moved, strayed).
+
+    A flow whose backend still serves must stay on it (kept; else strayed); a flow whose
+    backend is gone moves to one that serves (moved). Flows unanswered either time are not
+    counted — reachability is judged on its own.
+    """
+    kept = moved = strayed = 0
+    for old, new in zip(before, now, strict=False):
+        if old is None or new is None:
+            continue
+        if old in serving:
+            kept += old == new
+            strayed += old != new
+        else:
+            moved += 1
+    return kept, moved, strayed
+
+
 def run_check(sim: Any, step: CheckStep) -> CheckResult:
     """Run one check and judge it; an endpoint that does not exist is an InputError."""
-    if isinstance(step.spec, PingSpec):
-        observed, conv, target = run_ping(sim, step.spec)
-    elif isinstance(step.spec, ConnectSpec):
-        observed, conv, target = run_connect(sim, step.spec)
-    else:
-        observed, conv, target = run_http(sim, step.spec)
+    try:
+        if isinstance(step.spec, PingSpec):
+            observed, conv, target = run_ping(sim, step.spec)
+        elif isinstance(step.spec, ConnectSpec):
+            observed, conv, target = run_connect(sim, step.spec)
+        else:
+            observed, conv, target = run_http(sim, step.spec)
+    except Unrealised as exc:
+        return unrealised_result(step, exc)
     expected_backends = service_pods(sim, target.service) if target.kind in ("service", "external-ip") else []
     passed, why = judge(step.expect, observed, expected_backends)
+    if conv is not None and (step.name or step.expect.sameBackendsAs):
+        now = conv.backend_per_flow()
+        if step.expect.sameBackendsAs:
+            before = sim.flows_of_check[step.expect.sameBackendsAs]
+            serving = set(expected_backends) if expected_backends else {b for b in now if b}
+            kept, moved, strayed = compare_backends(before, now, serving)
+            observed.update(kept=kept, moved=moved, strayed=strayed)
+            if passed and strayed:
+                passed, why = False, f"{strayed} flows left a backend that still serves (kept {kept}, moved {moved})"
+        if step.name:
+            sim.flows_of_check[step.name] = now
     counters = conv.counters() if conv is not None else {}
     return CheckResult(step.number, step.kind, step.source, step.target, step.expected_text, observed, passed, why, counters)
 

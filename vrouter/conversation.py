@@ -29,6 +29,12 @@ class Conversation:
     backends: Counter = field(default_factory=Counter)  # "ns/pod" → flows it answered
     drop_reason: str | None = None
     drop_node: int | None = None
+    flow_dest: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # node·65536 + vif, -1
+    pod_of_vif: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    def backend_per_flow(self) -> list[str | None]:
+        """The pod that answered each flow (None: unanswered or not a pod), by flow number."""
+        return [None if k < 0 else self.pod_of_vif.get((k // 65536, k % 65536)) for k in self.flow_dest.tolist()]
 
     @property
     def flows(self) -> int:
@@ -122,6 +128,9 @@ def converse(
         reached = rows[ok]
         reached = reached[completed[reached["tag"]]]
         keys = reached["node"].astype(np.int64) * 65536 + reached["out_vif"].astype(np.int64)
+        conv.flow_dest = np.full(flows, -1, np.int64)
+        conv.flow_dest[reached["tag"]] = keys
+        conv.pod_of_vif = pod_of_vif
         for key, count in zip(*np.unique(keys, return_counts=True), strict=True):
             pod = pod_of_vif.get((int(key) // 65536, int(key) % 65536))
             if pod is not None:

@@ -37,7 +37,8 @@ SCENARIO_API_VERSION = "vrsim/v1"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 CHECK_KINDS = ("ping", "connect", "http")
-STEP_KINDS = ("apply", "delete", *CHECK_KINDS)
+STEP_KINDS = ("apply", "delete", "wait", *CHECK_KINDS)
+MAX_WAIT_SECONDS = 10**9
 MAX_COUNT = 100_000
 MAX_FLOWS = 1_000_000
 
@@ -54,6 +55,7 @@ class ExpectSpec(_Strict):
     maxImbalance: Annotated[float, Field(ge=0.0)] | None = None
     dropReason: str | None = None
     via: str | None = None
+    sameBackendsAs: str | None = None  # the name of an earlier check of the same flows
 
 
 class PingSpec(_Strict):
@@ -85,6 +87,10 @@ class DeleteSpec(_Strict):
     namespace: str | None = None
 
 
+class WaitSpec(_Strict):
+    seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)]
+
+
 @dataclass
 class ApplyStep:
     manifests: list[Manifest]
@@ -101,6 +107,14 @@ class DeleteStep:
 
 
 @dataclass
+class WaitStep:
+    """Simulated time passes (flows idle longer than the ageing time are removed)."""
+
+    seconds: float
+    line: int | None
+
+
+@dataclass
 class CheckStep:
     kind: str  # ping | connect | http
     spec: PingSpec | ConnectSpec | HttpSpec
@@ -108,6 +122,7 @@ class CheckStep:
     expected_text: str
     line: int | None
     number: int = 0  # the step's position in the scenario, from 1
+    name: str | None = None  # lets a later check compare its flows with this one's
 
     @property
     def source(self) -> str:
@@ -118,7 +133,7 @@ class CheckStep:
         return self.spec.to
 
 
-Step = ApplyStep | DeleteStep | CheckStep
+Step = ApplyStep | DeleteStep | WaitStep | CheckStep
 
 
 @dataclass
@@ -185,6 +200,8 @@ def expect_text(spec: ExpectSpec) -> str:
         parts.append(f"drop={spec.dropReason}")
     if spec.via:
         parts.append(f"via={spec.via}")
+    if spec.sameBackendsAs:
+        parts.append(f"same-backends-as={spec.sameBackendsAs}")
     return " ".join(parts)
 
 
@@ -230,16 +247,35 @@ def _apply_step(raw: dict[str, Any], source: Source, loc: tuple[str | int, ...],
 
 
 def _check_step(kind: str, raw: dict[str, Any], source: Source, loc: tuple[str | int, ...]) -> CheckStep:
-    extra = set(raw) - {kind, "expect"}
+    extra = set(raw) - {kind, "expect", "name"}
     if extra:
         raise _error(source, (*loc, sorted(extra)[0]), f"unknown key {sorted(extra)[0]!r} in a {kind} step")
+    name = raw.get("name")
+    if name is not None and (not isinstance(name, str) or not _DNS1123_LABEL.match(name)):
+        raise _error(source, (*loc, "name"), f"a check's name is a lowercase word like before-delete, got {name!r}")
     model = {"ping": PingSpec, "connect": ConnectSpec, "http": HttpSpec}[kind]
     if not isinstance(raw[kind], dict):
         raise _error(source, (*loc, kind), f"{kind} takes a mapping with from and to")
     spec = _validated(model, raw[kind], source, (*loc, kind))
     expect, text = _expect(raw.get("expect"), source, (*loc, "expect"))
     number = int(loc[-1]) + 1 if loc and isinstance(loc[-1], int) else 0
-    return CheckStep(kind, spec, expect, text, source.line_of(loc), number)
+    return CheckStep(kind, spec, expect, text, source.line_of(loc), number, name)
+
+
+def _check_names(step: CheckStep, named: dict[str, CheckStep], source: Source, loc: tuple[str | int, ...]) -> None:
+    """Names are unique; ``sameBackendsAs`` names an earlier check of the same kind of flows."""
+    ref = step.expect.sameBackendsAs
+    if ref is not None:
+        earlier = named.get(ref)
+        if earlier is None:
+            known = ", ".join(sorted(named)) or "none yet"
+            raise _error(source, (*loc, "expect", "sameBackendsAs"), f"no earlier check is named {ref!r} (named so far: {known})")
+        if earlier.kind != step.kind or earlier.kind == "http":
+            raise _error(source, (*loc, "expect", "sameBackendsAs"), f"sameBackendsAs compares two ping or connect checks; {ref!r} is a {earlier.kind} check")
+    if step.name is not None:
+        if step.name in named:
+            raise _error(source, (*loc, "name"), f"two checks are named {step.name!r}")
+        named[step.name] = step
 
 
 def parse_check(kind: str, spec: dict[str, Any]) -> CheckStep:
@@ -275,6 +311,7 @@ def parse_scenario_data(data: Any, source: Source, allow_outside: bool = False) 
         raise _error(source, ("steps",), "steps must be a list")
     base = Path(source.file).parent
     steps: list[Step] = []
+    named: dict[str, CheckStep] = {}
     for i, raw in enumerate(steps_raw):
         loc: tuple[str | int, ...] = ("steps", i)
         if not isinstance(raw, dict):
@@ -296,8 +333,19 @@ def parse_scenario_data(data: Any, source: Source, allow_outside: bool = False) 
                 raise _error(source, (*loc, sorted(extra)[0]), f"unknown key {sorted(extra)[0]!r} in a delete step")
             spec = _validated(DeleteSpec, raw["delete"], source, (*loc, "delete"))
             steps.append(DeleteStep(spec.kind, spec.namespace, spec.name, source.line_of(loc)))
+        elif action == "wait":
+            extra = set(raw) - {"wait"}
+            if extra:
+                raise _error(source, (*loc, sorted(extra)[0]), f"unknown key {sorted(extra)[0]!r} in a wait step")
+            value = raw["wait"]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = {"seconds": value}  # `wait: 200` is `wait: {seconds: 200}`
+            wait = _validated(WaitSpec, value, source, (*loc, "wait"))
+            steps.append(WaitStep(wait.seconds, source.line_of(loc)))
         else:
-            steps.append(_check_step(action, raw, source, loc))
+            step = _check_step(action, raw, source, loc)
+            _check_names(step, named, source, loc)
+            steps.append(step)
     return Scenario(name=str(name), file=source.file, description=str(meta.get("description") or ""), cluster=cluster, steps=steps)
 
 

@@ -21,7 +21,7 @@ from controlplane.controller.intent import Controller, Intent
 from controlplane.errors import InputError
 from vrouter.agent import AgentSet, CompiledNode
 from vrouter.fabric import Fabric
-from vrouter.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, load_scenario
+from vrouter.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, WaitStep, load_scenario
 
 if TYPE_CHECKING:
     from vrouter.checks import CheckResult
@@ -75,6 +75,7 @@ class Simulation:
         self._compiled: dict[str, CompiledNode] | None = None
         self._version = -1
         self._fabric: Fabric | None = None
+        self.flows_of_check: dict[str, list[str | None]] = {}  # named check → backend per flow
 
     @classmethod
     def from_path(cls, path: str | Path, seed: int = 0, allow_outside: bool = False, ipblock_selects_pods: bool = True) -> "Simulation":
@@ -113,7 +114,7 @@ class Simulation:
         nodes = self.nodes
         if self._fabric is None:
             self._fabric = Fabric(nodes, self.scenario.cluster.vrouter)
-        elif self._fabric.runtimes[0].compiled is not nodes[self._fabric.names[0]]:
+        elif self._fabric.runtimes[0].compiled is not nodes.get(self._fabric.names[0]):
             self._fabric.update(nodes)
         return self._fabric
 
@@ -123,8 +124,12 @@ class Simulation:
             raise InputError(f"no node {name!r}; nodes: {', '.join(nodes)}")
         return nodes[name]
 
-    def run_step(self, step: ApplyStep | DeleteStep) -> None:
-        """Apply or delete, locating any error at the step's line."""
+    def run_step(self, step: ApplyStep | DeleteStep | WaitStep) -> None:
+        """Apply, delete or wait, locating any error at the step's line."""
+        if isinstance(step, WaitStep):
+            if self._fabric is not None:  # no traffic yet: no flows to age
+                self._fabric.advance(step.seconds)
+            return
         try:
             if isinstance(step, ApplyStep):
                 self.notes.extend(self.cluster.apply(step.manifests, step.namespace))

@@ -87,6 +87,15 @@ class Target:
         return ok & np.isin(keys, wanted)
 
 
+class Unrealised(InputError):
+    """The endpoint exists but TF could not realise it (no address, no interface, no
+    external IP): not a user mistake — the check that needs it fails with ``reason``."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _pod(sim: object, namespace: str, name: str) -> dict:
     obj = sim.cluster.store.get("Pod", namespace, name)  # type: ignore[attr-defined]
     if obj is None:
@@ -98,11 +107,11 @@ def _pod_ip(obj: dict) -> str:
     ip = (obj.get("status") or {}).get("podIP")
     if not ip:
         meta = obj["metadata"]
-        reason = ""
+        detail, reason = "", "Pending"
         for cond in (obj.get("status") or {}).get("conditions") or []:
             if cond.get("type") == "TFRealized" and cond.get("status") == "False":
-                reason = f": {cond.get('reason')} ({cond.get('message')})"
-        raise InputError(f"pod {meta.get('namespace')}/{meta['name']} has no address{reason}")
+                detail, reason = f": {cond.get('reason')} ({cond.get('message')})", str(cond.get("reason"))
+        raise Unrealised(f"pod {meta.get('namespace')}/{meta['name']} has no address{detail}", reason)
     return ip
 
 
@@ -183,7 +192,7 @@ def _pod_source(sim: object, name: str, obj: dict, ip: str) -> Source:
     node = nodes[obj["spec"]["nodeName"]]
     record = sim.cluster.kube_manager.pods.records.get((obj["metadata"]["namespace"], obj["metadata"]["name"]))  # type: ignore[attr-defined]
     if record is None or record.vmi not in node.vif_of_vmi:
-        raise InputError(f"pod {name} has no interface on {node.name}")
+        raise Unrealised(f"pod {name} has no interface on {node.name}", "NoInterface")
     return Source(name, node.index, node.vif_of_vmi[record.vmi], ip_int(ip), name)
 
 
@@ -237,7 +246,7 @@ def resolve_target(sim: object, text: str, port: int | None = None, from_outside
             ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
             addresses = [i["ip"] for i in ingress if i.get("ip")] or list(spec.get("externalIPs") or [])
             if not addresses:
-                raise InputError(f"service {namespace}/{name} has no external IP (see vrsim get events)")
+                raise Unrealised(f"service {namespace}/{name} has no external IP (see vrsim get events)", "NoExternalIP")
             return Target(text, ip_int(addresses[0]), port, "external-ip", service=f"{namespace}/{name}", endpoints=backend_endpoints(sim, svc))
         cluster_ip = spec.get("clusterIP")
         if not cluster_ip or cluster_ip == "None":
@@ -250,7 +259,7 @@ def resolve_target(sim: object, text: str, port: int | None = None, from_outside
             raise InputError(f"no ingress {namespace}/{name}")
         ingress = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if not ingress:
-            raise InputError(f"ingress {namespace}/{name} has no address (see vrsim get events)")
+            raise Unrealised(f"ingress {namespace}/{name} has no address (see vrsim get events)", "NoAddress")
         address = ingress[0]["ip"]
         if not from_outside:
             from controlplane.tf.model import Loadbalancer

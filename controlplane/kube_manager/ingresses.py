@@ -99,6 +99,14 @@ class IngressHandler:
         random.Random(f"haproxy/{namespace}/{name}").shuffle(nodes)
         return (nodes * 2)[:2]
 
+    def place_instances(self) -> None:
+        """The nodes changed: every ingress's HAProxy instances go where they belong now."""
+        for (namespace, name), record in self.records.items():
+            for fq, node in zip(record.instances, self.instance_nodes(namespace, name), strict=False):
+                vmi = self.ctx.db.get(VirtualMachineInterface, fq)
+                if vmi is not None and vmi.node != node:
+                    self.ctx.db.update(vmi, node=node)
+
     def sync(self, ingress: Obj) -> None:
         ctx = self.ctx
         namespace = ingress["metadata"].get("namespace") or "default"

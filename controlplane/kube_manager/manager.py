@@ -17,7 +17,7 @@ from controlplane.kube_manager.networks import NetworkHandler
 from controlplane.kube_manager.pods import PodHandler
 from controlplane.kube_manager.services import ServiceHandler
 from controlplane.tf.declared import store_kind
-from controlplane.tf.model import ConfigDB, FqName
+from controlplane.tf.model import ConfigDB, FqName, VirtualRouter
 
 
 class KubeManager:
@@ -46,6 +46,13 @@ class KubeManager:
         namespace, _, name = ref.partition("/")
         record = self.pods.records.get((namespace, name))
         return record.vmi if record is not None else None
+
+    def remove_node(self, name: str) -> None:
+        """A compute node left the cluster: its virtual-router goes and the HAProxy
+        instances of ingresses move to the nodes that remain (pods are evicted by the
+        cluster, and their events bring the rest in step)."""
+        self.ctx.delete_if_exists(VirtualRouter, self.ctx.names.virtual_router(name))
+        self.ingresses.place_instances()
 
     # --- dispatch --------------------------------------------------------------------
     def on_event(self, event: WatchEvent) -> None:

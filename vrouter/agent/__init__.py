@@ -14,16 +14,20 @@ __all__ = ["Agent", "AgentSet", "CompiledNode"]
 class AgentSet:
     """One agent per compute node plus the SDN gateway's, sharing one rule book.
 
-    Agents live as long as the simulation, so ids and labels survive recompilations.
+    Agents live as long as the simulation, so ids and labels survive recompilations; a
+    node that leaves the cluster takes its agent with it.
     """
 
     def __init__(self, config: ClusterConfig) -> None:
         self.book = RuleBook()
         fields = list(config.vrouter.ecmpHashFields)
+        self.fields = fields
         self.agents = {n.name: Agent(n.name, self.book, fields) for n in config.nodes}
         self.agents[GATEWAY_NODE] = Agent(GATEWAY_NODE, self.book, fields)
 
     def compile(self, intent: Intent) -> dict[str, CompiledNode]:
+        present = [name for name, _ in intent.nodes]
+        self.agents = {name: self.agents.get(name) or Agent(name, self.book, self.fields) for name in present}
         labels = advertise(intent, self.agents)
         programs = ProgramArrays()
         return {name: agent.compile(intent, labels, programs) for name, agent in self.agents.items()}

@@ -213,13 +213,18 @@ def vrouter(
 
 def _observed_text(check: CheckResult, why: bool = True) -> str:
     o = check.observed
-    text = f"{o['received']}/{o['sent']} answered"
+    if o.get("unrealised"):
+        text = f"nothing sent: {o['unrealised']}"
+    else:
+        text = f"{o['received']}/{o['sent']} answered"
     if o.get("backends"):
         text += " · " + ", ".join(f"{k.split('/')[-1]}:{v}" for k, v in o["backends"].items())
     if o.get("via"):
         text += f" · via {o['via']}"
     if o.get("imbalance") is not None:
         text += f" · imbalance {o['imbalance']:.3f}"
+    if o.get("kept") is not None:
+        text += f" · kept {o['kept']}, moved {o['moved']}, strayed {o['strayed']}"
     if why and check.why:
         text += f" — {check.why}"
     return text
