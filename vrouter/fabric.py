@@ -1,9 +1,9 @@
 """The fabric: every node's vRouter, and the wires between them.
 
-:meth:`Fabric.run` hands each node its share of a batch, runs that node's kernel on it, and
-moves every packet the kernel sent to the fabric to the node it was sent to (decapsulated:
-the label or VNI rides along), until each packet is delivered or dropped. Python loops over
-rounds and nodes, never over packets. Held packets (a flow waiting for the agent) are run
+:meth:`Fabric.run` runs each node's kernel over the batch (each takes the packets that are
+at its node, in place), then moves every packet a kernel sent to the fabric to the node it
+was sent to (decapsulated: the label or VNI rides along), until each packet is delivered or
+dropped. Python loops over rounds and nodes, never over packets. Held packets (a flow waiting for the agent) are run
 again on the next round, when the agent has budget again.
 
 Conservation is checked on every run: injected = delivered + dropped, and the per-reason
@@ -12,7 +12,6 @@ drop counts sum to the drops (:class:`RunResult`).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,8 +19,8 @@ import numpy as np
 from controlplane.config import VRouterSettings
 from vrouter.agent import CompiledNode
 from vrouter.dataplane.packed import KernelTables, pack
-from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROP_TTL, DROPPED, FABRIC, HELD, HOST, PENDING
-from vrouter.dataplane.pipeline import age_flows, process_batch
+from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROPPED, HOST
+from vrouter.dataplane.pipeline import age_flows, hand_over, process_batch
 from vrouter.dataplane.state import Counters, FlowState, grown, new_counters, new_flow_state
 from vrouter.dataplane.trace import new_trace
 
@@ -103,47 +102,24 @@ class Fabric:
         budget = max_setups if max_setups is not None else 1 << 62
         hold = self.settings.holdQueue
         setups = 0
+        at_node = np.zeros(len(self.runtimes), np.int64)
+        in_flight = hand_over(batch, MAX_HOPS, at_node)  # counts where the packets are
         for _ in range(MAX_HOPS * 4):
-            active = (batch["outcome"] == PENDING) | (batch["outcome"] == HELD)
-            if not active.any():
+            if not in_flight:
                 break
             for index, runtime in enumerate(self.runtimes):
-                mine = np.flatnonzero(active & (batch["node"] == index))
-                if mine.size == 0:
-                    continue
-                part = batch[mine]
-                self.now += NS_PER_ROUND
-                if trace_capacity:
-                    start = int(tcount[0])
-                setups += int(process_batch(runtime.kernel, runtime.flows, runtime.counters, part, self.now, budget, hold, trace, tcount))
-                if trace_capacity:
-                    # the kernel numbers packets within its part; map them back to batch rows
-                    trace["packet"][start : int(tcount[0])] = mine[trace["packet"][start : int(tcount[0])]]
-                batch[mine] = part
-            sent = np.flatnonzero(batch["outcome"] == FABRIC)
-            if sent.size:
-                hop = batch[sent]
-                too_far = hop["hops"] >= MAX_HOPS
-                hop["node"] = hop["out_node"]
-                hop["in_vif"] = 0
-                hop["in_label"] = hop["out_label"]
-                for field_in, field_out in (("sip", "out_sip"), ("dip", "out_dip"), ("sport", "out_sport"), ("dport", "out_dport"), ("ttl", "out_ttl")):
-                    hop[field_in] = hop[field_out]
-                hop["outcome"] = PENDING
-                hop["out_vif"] = -1
-                hop["out_node"] = -1
-                hop["out_label"] = -1
-                if too_far.any():
-                    hop["outcome"][too_far] = DROPPED
-                    hop["drop_reason"][too_far] = DROP_TTL
-                batch[sent] = hop
-        stuck = (batch["outcome"] == PENDING) | (batch["outcome"] == HELD)
-        if stuck.any():  # pragma: no cover - a forwarding loop the hop limit did not end
-            raise ConservationError(f"{int(stuck.sum())} packets neither delivered nor dropped")
-        delivered = int(((batch["outcome"] == DELIVERED) | (batch["outcome"] == HOST)).sum())
-        dropped_rows = batch["outcome"] == DROPPED
-        reasons = Counter(DROP_REASONS[r] for r in batch["drop_reason"][dropped_rows])
-        result = RunResult(batch, injected, delivered, int(dropped_rows.sum()), dict(reasons), setups, trace[: int(tcount[0])], packets)
+                if at_node[index]:
+                    self.now += NS_PER_ROUND
+                    setups += int(process_batch(runtime.kernel, runtime.flows, runtime.counters, batch, self.now, budget, hold, trace, tcount, True))
+            in_flight = hand_over(batch, MAX_HOPS, at_node)
+        if in_flight:  # pragma: no cover - a forwarding loop the hop limit did not end
+            raise ConservationError(f"{in_flight} packets neither delivered nor dropped")
+        outcome = batch["outcome"]
+        delivered = int(np.count_nonzero((outcome == DELIVERED) | (outcome == HOST)))
+        dropped_rows = outcome == DROPPED
+        by_reason = np.bincount(batch["drop_reason"][dropped_rows], minlength=len(DROP_REASONS))
+        reasons = {DROP_REASONS[r]: int(c) for r, c in enumerate(by_reason) if c}
+        result = RunResult(batch, injected, delivered, int(dropped_rows.sum()), reasons, setups, trace[: int(tcount[0])], packets)
         result.check_conservation()
         return result
 

@@ -89,6 +89,7 @@ from vrouter.dataplane.state import (
     FC_SETUPS,
     FLAG_DNAT,
     FLAG_DPAT,
+    FLAG_OUT_ECMP,
     FLAG_REVERSE,
     FLAG_SNAT,
     FLAG_SPAT,
@@ -371,6 +372,7 @@ def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_n
     e.ecmp = ecmp
     e.drop = drop
     e.route = route
+    e.out_nh = -1
     e.tcp = 0
     e.held = 0
     e.packets = 0
@@ -751,6 +753,7 @@ def general_packet(kt: KernelTables, fs: FlowState, cnt: Counters, p, i: int, no
     src_vif = np.int64(p.in_vif) if p.in_label < 0 else np.int64(-1)
     generation = kt.scalars[S_GENERATION]
     done = 0
+    p.flow = -1  # set again only where a flow takes the packet (§4, HOLD)
     w0, w1, w2, w3 = pack_key(key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
     h = flow_hash(w0, w1, w2, w3)
     p.hash = h
@@ -776,6 +779,7 @@ def general_packet(kt: KernelTables, fs: FlowState, cnt: Counters, p, i: int, no
         if fs.entries[f].gen != generation:
             if fs.entries[f].flags & FLAG_REVERSE:
                 fs.entries[f].gen = generation  # replies of an allowed flow stay allowed
+                fs.entries[f].out_nh = -1  # …but are routed with the current tables
             else:
                 # the configuration changed since this flow was decided: decide again
                 if trace.shape[0]:
@@ -841,9 +845,13 @@ def process_batch(
     hold_queue: int,
     trace: np.ndarray,
     tcount: np.ndarray,
+    only_here: bool = False,
 ) -> int:
     """Run every pending (or held) packet of ``pkts`` through this node. Returns the number
-    of flow setups done, which ``max_setups`` bounds (beyond it new flows wait in HOLD)."""
+    of flow setups done, which ``max_setups`` bounds (beyond it new flows wait in HOLD).
+
+    ``only_here``: the batch is the whole fabric's; packets whose ``node`` is another node's
+    are left alone (the fabric runs every node over one batch, in place, no gathering)."""
     node = np.int64(kt.scalars[S_NODE])
     generation = kt.scalars[S_GENERATION]
     tracing = trace.shape[0] > 0
@@ -857,7 +865,7 @@ def process_batch(
         # --- pass 1: ingress, and the flow key's hash --------------------------------------------
         for i in range(start, end):
             p = pkts[i]
-            if p.outcome != PENDING and p.outcome != HELD:
+            if (p.outcome != PENDING and p.outcome != HELD) or (only_here and p.node != node):
                 p.key_nh = -1
                 continue
             if p.outcome == PENDING:
@@ -893,6 +901,7 @@ def process_batch(
             if f >= 0:
                 prefetch(entries, np.int64(f))
         # --- pass 3: each packet -------------------------------------------------------------
+        changed = False  # did the general path run in this chunk (entries may have moved)?
         for i in range(start, end):
             p = pkts[i]
             if p.key_nh < 0:
@@ -901,16 +910,11 @@ def process_batch(
             fast = not tracing and f >= 0
             if fast:
                 e = entries[f]
-                # the entry may have changed since pass 2 (an earlier packet of this batch)
-                w0, w1, w2, w3 = pack_key(p.key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
-                fast = (
-                    keys[f, 0] == w0
-                    and keys[f, 1] == w1
-                    and keys[f, 2] == w2
-                    and keys[f, 3] == w3
-                    and e.gen == generation
-                    and (e.action == ACTION_FORWARD or e.action == ACTION_NAT)
-                )
+                if changed:
+                    # the entry may have changed since pass 2 (an earlier packet of this chunk)
+                    w0, w1, w2, w3 = pack_key(p.key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
+                    fast = keys[f, 0] == w0 and keys[f, 1] == w1 and keys[f, 2] == w2 and keys[f, 3] == w3
+                fast = fast and e.gen == generation and (e.action == ACTION_FORWARD or e.action == ACTION_NAT)
                 if fast and p.proto == PROTO_TCP:
                     flags = p.tcp_flags
                     if flags & (TCP_SYN | TCP_FIN | TCP_RST):
@@ -921,6 +925,7 @@ def process_batch(
                         fast = not (r >= 0 and (entries[r].tcp & TCP_SEEN_SYNACK))
             if not fast:
                 setups += general_packet(kt, fs, cnt, p, i, now, setups, max_setups, hold_queue, trace, tcount)
+                changed = True
                 continue
             # --- the fast path: an established, current, allowed flow --------------------------
             e = entries[f]
@@ -935,19 +940,25 @@ def process_batch(
                 p.out_dport = e.nat_dport
             label_nh = np.int64(p.label_nh)
             if label_nh >= 0 and p.out_dip == p.dip:
-                nh = label_nh
-            else:
+                nh = label_nh  # §6: straight to the label's nexthop, no route
+            elif e.out_nh >= 0:  # routed before: the cached result of the lines below
+                nh = np.int64(e.out_nh)
+                if e.flags & FLAG_OUT_ECMP:
+                    p.ecmp_slot = e.ecmp
+            else:  # the flow's first routed fast-path packet: resolve the nexthop once
                 rid, nh = _route(kt, e.dvrf, p.out_dip)
                 if rid < 0:
                     _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
                     continue
-            if kt.nhs[nh].type == NH_COMPOSITE:
-                member = ecmp_member(kt, nh, e.ecmp)
-                if member < 0:  # the member went away under this flow: the general path re-chooses
-                    forward(kt, fs, cnt, p, f, e.dvrf, label_nh, label_nh < 0, trace, tcount, i, node)
-                    continue
-                p.ecmp_slot = e.ecmp
-                nh = member
+                if kt.nhs[nh].type == NH_COMPOSITE:
+                    member = ecmp_member(kt, nh, e.ecmp)
+                    if member < 0:  # the member went away under this flow: the general path re-chooses
+                        forward(kt, fs, cnt, p, f, e.dvrf, label_nh, label_nh < 0, trace, tcount, i, node)
+                        continue
+                    p.ecmp_slot = e.ecmp
+                    nh = member
+                    e.flags |= FLAG_OUT_ECMP
+                e.out_nh = nh
             if label_nh < 0:
                 if p.out_ttl <= 1:
                     _drop(cnt, p, DROP_TTL, trace, tcount, i, node)
@@ -955,6 +966,39 @@ def process_batch(
                 p.out_ttl -= 1
             _output(kt, cnt, p, nh, trace, tcount, i, node)
     return setups
+
+
+@njit(cache=True, _nrt=False)
+def hand_over(pkts: np.ndarray, max_hops: int, at_node: np.ndarray) -> int:
+    """Move every packet a node sent to the fabric to the node it was sent to: the outer
+    header's label rides along, the rewritten fields become the packet's. Returns how many
+    packets are still in flight (pending or held) afterwards; ``at_node[n]`` says how many
+    of them are at node ``n``."""
+    in_flight = 0
+    at_node[:] = 0
+    for i in range(pkts.shape[0]):
+        p = pkts[i]
+        if p.outcome == FABRIC:
+            p.node = p.out_node
+            p.in_vif = 0
+            p.in_label = p.out_label
+            p.sip = p.out_sip
+            p.dip = p.out_dip
+            p.sport = p.out_sport
+            p.dport = p.out_dport
+            p.ttl = p.out_ttl
+            p.outcome = PENDING
+            p.out_vif = -1
+            p.out_node = -1
+            p.out_label = -1
+            if p.hops >= max_hops:
+                p.outcome = DROPPED
+                p.drop_reason = DROP_TTL
+        if p.outcome == PENDING or p.outcome == HELD:
+            in_flight += 1
+            if 0 <= p.node < at_node.shape[0]:
+                at_node[p.node] += 1
+    return in_flight
 
 
 @njit(cache=True, _nrt=False)

@@ -4,6 +4,11 @@ The flow table's keys live in :mod:`vrouter.dataplane.flow_table`; the data of e
 (action, NAT, reverse index, ECMP slot, TCP state, counters, the rules that decided) lives
 here, indexed by the same flow index. Tables are recompiled when the configuration changes;
 this state survives it, as the real vRouter's flow table survives an agent update.
+
+``out_nh`` caches, per entry, the nexthop a packet of the flow leaves through (route lookup
+and ECMP member resolved once). It depends only on the flow and the tables, and an entry
+decided under older tables is decided again before it is used (``gen``), so the cache never
+outlives what it was computed from.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ FLAG_DPAT = 8
 FLAG_VRF_TRANSLATE = 16
 FLAG_REVERSE = 32
 FLAG_NO_POLICY = 64
+FLAG_OUT_ECMP = 128  # the cached output nexthop is an ECMP member (the packet reports its slot)
 
 # TCP state bits
 TCP_SEEN_SYN = 1
@@ -72,7 +78,7 @@ FLOW = np.dtype(
         ("bytes", np.uint64),
         ("last", np.int64),  # simulated time of the last packet (ns)
         ("route", np.int32),  # the route chosen at setup (traces)
-        ("src_nh", np.int32),
+        ("out_nh", np.int32),  # the nexthop the fast path outputs to; -1 until resolved
     ],
     align=True,
 )  # 64 bytes: a flow's hot fields in one cache line
@@ -99,7 +105,7 @@ def new_flow_state(n_entries: int = 512 * 1024, overflow_fraction: float = 0.2) 
     entries["dvrf"] = -1
     entries["key_nh"] = -1
     entries["route"] = -1
-    entries["src_nh"] = -1
+    entries["out_nh"] = -1
     return FlowState(keys=keys, entries=entries, refs=np.full((n, 4), -1, np.int32))
 
 
