@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from controlplane.config import ClusterConfig, NodeConfig
-from controlplane.errors import InputError
+from controlplane.errors import InputError, parse_path
 from controlplane.k8s.endpoints import EndpointsController
 from controlplane.k8s.manifests import Manifest, Source, expand_object, load_paths
 from controlplane.k8s.scheduler import Scheduler
@@ -103,14 +104,24 @@ class Cluster:
     def apply(self, manifests: Sequence[Manifest], namespace: str | None = None) -> list[str]:
         notes: list[str] = []
         ready: list[tuple[Manifest, Obj]] = []
+        seen: dict[tuple[str, str, str], Manifest] = {}
         for manifest in manifests:
             if not is_supported(manifest):
-                where = f"{manifest.source.file}:{manifest.source.line}" if manifest.source.line else manifest.source.file
-                name = (manifest.obj.get("metadata") or {}).get("name", "?")
-                notes.append(f"{where}: {manifest.kind} {name} ignored (not a kind the network simulation uses)")
+                meta = manifest.obj.get("metadata")
+                name = meta.get("name", "?") if isinstance(meta, dict) else "?"
+                notes.append(f"{_where(manifest)}: {manifest.kind} {name} ignored (not a kind the network simulation uses)")
                 continue
             validate(manifest)
-            ready.append((manifest, self._prepare(manifest, namespace)))
+            obj = self._prepare(manifest, namespace, seen)
+            key = (obj["kind"], obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+            first = seen.get(key)
+            if first is not None:
+                # kubectl would apply both and keep the last silently; one of them is a mistake
+                shown = f"{key[1]}/{key[2]}" if key[1] else key[2]
+                first_at = _where(first, ("metadata", "name"))
+                raise manifest.error(f"{manifest.kind} {shown} appears twice in one apply; first at {first_at}", ("metadata", "name"))
+            seen[key] = manifest
+            ready.append((manifest, obj))
         self._trial_admission(ready)
         for manifest, obj in ready:
             notes.extend(self._ensure_namespace(obj))
@@ -118,8 +129,11 @@ class Cluster:
         self.notes.extend(notes)
         return notes
 
-    def _prepare(self, manifest: Manifest, namespace: str | None) -> Obj:
-        obj = copy.deepcopy(manifest.obj)
+    def _prepare(self, manifest: Manifest, namespace: str | None, batch: dict[tuple[str, str, str], Manifest]) -> Obj:
+        obj = without_nulls(manifest.obj)
+        # status is the server's to write and is ignored on create (it is not validated either):
+        # an exported object's status must not stand in for what the simulated cluster decides
+        obj.pop("status", None)
         meta = obj.setdefault("metadata", {})
         if obj.get("apiVersion") == TF_API_VERSION:
             obj["kind"] = store_kind(manifest.kind)
@@ -136,7 +150,14 @@ class Cluster:
             )
         meta["namespace"] = given or namespace or "default"
         if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = f"{meta['generateName']}{len(self.store.list(manifest.kind)) + 1:05d}"
+            # free in the store and in this apply, so two generateName objects never collide
+            serial = len(self.store.list(manifest.kind)) + 1
+            while True:
+                name = f"{meta['generateName']}{serial:05d}"
+                if self.store.get(manifest.kind, meta["namespace"], name) is None and (manifest.kind, meta["namespace"], name) not in batch:
+                    break
+                serial += 1
+            meta["name"] = name
         return obj
 
     def _trial_admission(self, ready: list[tuple[Manifest, Obj]]) -> None:
@@ -148,7 +169,8 @@ class Cluster:
                 try:
                     trial.admit(copy.deepcopy(obj), old)
                 except InputError as exc:
-                    raise exc.located(file=manifest.source.file, line=manifest.source.line_of(("spec",))) from None
+                    loc = parse_path(exc.path) if exc.path else ("spec",)
+                    raise exc.located(file=manifest.source.file, line=manifest.source.line_of(loc)) from None
 
     def _ensure_namespace(self, obj: Obj) -> list[str]:
         namespace = obj["metadata"].get("namespace")
@@ -161,7 +183,7 @@ class Cluster:
 
     def _put(self, manifest: Manifest, obj: Obj) -> None:
         if obj["kind"] == "Namespace":
-            labels = obj["metadata"].setdefault("labels", {})
+            labels = obj["metadata"]["labels"] = obj["metadata"].get("labels") or {}  # `labels:` may be null
             labels.setdefault("kubernetes.io/metadata.name", obj["metadata"]["name"])
         if obj["kind"] == "Service":
             old = self.store.get("Service", obj["metadata"]["namespace"], obj["metadata"]["name"])
@@ -176,8 +198,21 @@ class Cluster:
 
     # --- delete ------------------------------------------------------------------------
     def delete(self, kind: str, namespace: str | None, name: str) -> None:
-        """``kubectl delete KIND NAME [-n NS]``; an unknown object is an error, as in kubectl."""
-        kind = canonical_kind(kind)
+        """``kubectl delete KIND NAME [-n NS]``; an unknown object is an error, as in kubectl.
+
+        Errors name the argument at fault (``kind`` or ``name``), so a scenario's delete step
+        can point at its field.
+        """
+        try:
+            kind = canonical_kind(kind)
+        except InputError as exc:
+            raise exc.located(path="kind") from None
+        try:
+            self._delete(kind, namespace, name)
+        except InputError as exc:
+            raise exc.located(path="name") from None
+
+    def _delete(self, kind: str, namespace: str | None, name: str) -> None:
         if kind == "Namespace":
             self._delete_namespace(name)
             return
@@ -244,6 +279,22 @@ class Cluster:
             for obj in self.store.list(kind, name):
                 self._delete_object(kind, name, obj["metadata"]["name"])
         self.store.delete("Namespace", "", name)
+
+
+def without_nulls(value: Any) -> Any:
+    """A copy without ``field: null``, which the API server stores as an absent field (so
+    ``replicas: null`` is 1 replica) — no controller then meets a None where it expects a value."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+def _where(manifest: Manifest, loc: Sequence[str | int] = ()) -> str:
+    """``file:line`` of a manifest or a field in it (the file alone when the line is not known)."""
+    line = manifest.source.line_of(loc)
+    return f"{manifest.source.file}:{line}" if line else manifest.source.file
 
 
 def node_object(node: NodeConfig) -> Obj:

@@ -8,6 +8,7 @@ it into exit code 2 and one message; nothing else is ever shown to the user as a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -26,6 +27,15 @@ def format_path(loc: Sequence[str | int]) -> str:
     return out
 
 
+def parse_path(path: str) -> tuple[str | int, ...]:
+    """The location tuple of a field path written by :func:`format_path` (for finding its line).
+
+    >>> parse_path("spec.ports[0].nodePort")
+    ('spec', 'ports', 0, 'nodePort')
+    """
+    return tuple(int(index) if index else name for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path))
+
+
 class InputError(Exception):
     """A user mistake in a manifest, a scenario or a command-line argument."""
 
@@ -37,18 +47,27 @@ class InputError(Exception):
         path: str | None = None,
         line: int | None = None,
     ) -> None:
+        if "\n" in message:  # the contract is one line: a value quoted from the input may hold breaks
+            message = " ".join(part.strip() for part in message.splitlines() if part.strip())
         super().__init__(message)
         self.message = message
         self.file = file
         self.path = path
         self.line = line
 
-    def located(self, *, file: str | None = None, line: int | None = None) -> "InputError":
+    def located(self, *, file: str | None = None, line: int | None = None, path: str | None = None) -> "InputError":
         """Fill in where the mistake is, keeping what is already known."""
         if self.file is None:
             self.file = file
         if self.line is None:
             self.line = line
+        if self.path is None:
+            self.path = path
+        return self
+
+    def under(self, prefix: str) -> "InputError":
+        """Put a field path relative to a part (``name``) under where that part is (``steps[3].delete``)."""
+        self.path = f"{prefix}.{self.path}" if self.path else prefix
         return self
 
     def __str__(self) -> str:

@@ -16,6 +16,8 @@ A check passes when what was observed matches ``expect``: reachability, the back
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,11 +134,22 @@ def judge(expect: ExpectSpec, observed: dict[str, Any], expected_backends: list[
 # --- ping and connect -----------------------------------------------------------------
 
 
+@contextmanager
+def about(field: str) -> Iterator[None]:
+    """Errors raised inside are about the check's ``field`` (``from``, ``to``): say so in their path."""
+    try:
+        yield
+    except InputError as exc:
+        raise exc.located(path=field) from None
+
+
 def run_conversation(sim: Any, source_name: str, target_name: str, proto: str, port: int | None, flows: int, same_flow: bool = False) -> tuple[Conversation, Target]:
-    target = resolve_target(sim, target_name, port, from_outside=is_outside(source_name))
-    if proto != "icmp" and target.port is None:
-        raise InputError(f"{target_name}: a {proto.upper()} check needs a port")
-    source = resolve_source(sim, source_name, target)
+    with about("to"):
+        target = resolve_target(sim, target_name, port, from_outside=is_outside(source_name))
+        if proto != "icmp" and target.port is None:
+            raise InputError(f"{target_name}: a {proto.upper()} check needs a port", path="port")
+    with about("from"):
+        source = resolve_source(sim, source_name, target)
     conv = converse(sim, source, target, protocol_number(proto), flows, pods_by_vif(sim), same_flow=same_flow)
     return conv, target
 
@@ -193,7 +206,8 @@ def choose_pool(sim: Any, lb: tf.Loadbalancer, host: str | None, path: str) -> t
 
 
 def run_http(sim: Any, spec: HttpSpec) -> tuple[dict[str, Any], Conversation | None, Target]:
-    target = resolve_target(sim, spec.to, spec.port or 80, from_outside=is_outside(spec.from_))
+    with about("to"):
+        target = resolve_target(sim, spec.to, spec.port or 80, from_outside=is_outside(spec.from_))
     if target.kind != "ingress":
         # plain HTTP to a service or address: one TCP connection per request
         conv, target = run_conversation(sim, spec.from_, spec.to, "tcp", spec.port or target.port or 80, spec.requests)
@@ -207,8 +221,9 @@ def run_http(sim: Any, spec: HttpSpec) -> tuple[dict[str, Any], Conversation | N
         None,
     )
     if ing is None or lb is None:
-        raise InputError(f"ingress {namespace}/{name} is not handled by TF (see vrsim get events)")
-    source = resolve_source(sim, spec.from_, target)
+        raise InputError(f"ingress {namespace}/{name} is not handled by TF (see vrsim get events)", path="to")
+    with about("from"):
+        source = resolve_source(sim, spec.from_, target)
     front = converse(sim, source, target, protocol_number("tcp"), spec.requests, pods_by_vif(sim))
     observed = observe(sim, front, spec.requests)
     observed["via"] = None
@@ -240,7 +255,7 @@ def run_http(sim: Any, spec: HttpSpec) -> tuple[dict[str, Any], Conversation | N
         dropReason=None if back.reachable else back.drop_reason,
         dropNode=None if back.reachable else node_name(sim, back.drop_node),
     )
-    merged = Conversation(front.source, front.target, front.proto, front.phases + back.phases, back.completed, back.backends, back.drop_reason, back.drop_node)
+    merged = Conversation(front.source, front.target, front.proto, front.phases + back.phases, back.completed, back.backends, back.drop_reason, back.drop_node, front.leaks + back.leaks)
     return observed, merged, backend_target
 
 
@@ -258,7 +273,7 @@ def unrealised_result(step: CheckStep, exc: Unrealised) -> CheckResult:
     passed, why = judge(step.expect, observed, [])
     if not passed:
         why = f"{why}; {exc}"
-    counters = {"injected": 0, "delivered": 0, "dropped": 0, "dropsByReason": {}, "flowSetups": 0}
+    counters = {"injected": 0, "delivered": 0, "dropped": 0, "dropsByReason": {}, "flowSetups": 0, "isolationLeaks": 0}
     return CheckResult(step.number, step.kind, step.source, step.target, step.expected_text, observed, passed, why, counters)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from vrouter.dataplane.packets import DROP_REASONS, DROPPED, TCP_ACK, TCP_SYN
 from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP, VIF_FABRIC, VIF_HOST
 from vrouter.fabric import RunResult
+from vrouter.invariants import isolation_leaks
 from vrouter.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, fabric_label, first_packets
 
 
@@ -29,6 +30,7 @@ class Conversation:
     backends: Counter = field(default_factory=Counter)  # "ns/pod" → flows it answered
     drop_reason: str | None = None
     drop_node: int | None = None
+    leaks: int = 0  # first packets delivered where no route could lead them (vrouter.invariants)
     flow_dest: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # node·65536 + vif, -1
     pod_of_vif: dict[tuple[int, int], str] = field(default_factory=dict)
 
@@ -62,6 +64,7 @@ class Conversation:
             "dropped": dropped,
             "dropsByReason": dict(sorted(reasons.items())),
             "flowSetups": sum(p.flow_setups for p in self.phases),
+            "isolationLeaks": self.leaks,
         }
 
 
@@ -136,6 +139,7 @@ def converse(
             if pod is not None:
                 conv.backends[pod] += int(count)
     conv.completed = completed
+    conv.leaks = isolation_leaks(sim, [first], source.node, source.vif)
     if drop is not None:
         conv.drop_reason, conv.drop_node = drop
     return conv

@@ -5,6 +5,8 @@ ACK), so a thousand pods — a million pairs — cost a few kernel runs, not a m
 A pair is reachable when its first packet arrived at the destination pod's interface and
 the answer came back to the source's. The table is the Kubernetes network-policy e2e
 suite's truth table: rows are sources, columns destinations, ``.`` reachable, ``X`` not.
+A pod reaches itself without a packet reaching the vRouter (its own address is local to its
+network stack), so the diagonal is always reachable, as the e2e suite's ``AllowLoopback``.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from controlplane.k8s.manifests import (
     Source,
     expand_object,
     load_paths,
+    manifest_files,
     parse_manifest_text,
     parse_yaml_documents,
     read_text,
@@ -104,6 +105,7 @@ class DeleteStep:
     namespace: str | None
     name: str
     line: int | None
+    path: str | None = None  # where the step is in its scenario (``steps[3].delete``)
 
 
 @dataclass
@@ -123,6 +125,11 @@ class CheckStep:
     line: int | None
     number: int = 0  # the step's position in the scenario, from 1
     name: str | None = None  # lets a later check compare its flows with this one's
+
+    @property
+    def path(self) -> str | None:
+        """Where the check is in its scenario (``steps[5].ping``); None for one given on the command line."""
+        return f"steps[{self.number - 1}].{self.kind}" if self.number else None
 
     @property
     def source(self) -> str:
@@ -206,15 +213,30 @@ def expect_text(spec: ExpectSpec) -> str:
 
 
 def _resolve_inside(base: Path, raw: str, source: Source, loc: tuple[str | int, ...], allow_outside: bool) -> Path:
-    path = (base / raw).resolve()
-    if not allow_outside:
-        try:
-            path.relative_to(base.resolve())
-        except ValueError:
-            raise _error(source, loc, f"{raw!r} leaves the scenario's folder (use --allow-outside to permit it)") from None
-    if not path.exists():
-        raise _error(source, loc, f"{raw!r} does not exist (looked for {path})")
+    if not raw or "\x00" in raw:
+        raise _error(source, loc, f"{raw!r} is not a path")
+    try:
+        path = (base / raw).resolve()
+        if not allow_outside:
+            try:
+                path.relative_to(base.resolve())
+            except ValueError:
+                raise _error(source, loc, f"{raw!r} leaves the scenario's folder (use --allow-outside to permit it)") from None
+        exists = path.exists()
+    except OSError as exc:  # a name too long for the file system, a loop of links…
+        raise _error(source, loc, f"{raw!r} cannot be read: {exc.strerror}") from None
+    if not exists:
+        raise _error(source, loc, f"{raw!r} does not exist (looked for {str(path)!r})")
     return path
+
+
+def _load_some(path: Path, raw: str, source: Source, loc: tuple[str | int, ...]) -> list[Manifest]:
+    """The objects at an ``apply:`` path; none at all is a mistake (``kubectl apply`` refuses it too)."""
+    manifests = load_paths([path])
+    if not manifests:
+        what = "no .yaml, .yml or .json file" if path.is_dir() and not manifest_files(path) else "no objects"
+        raise _error(source, loc, f"{raw!r} holds {what}, so the step applies nothing")
+    return manifests
 
 
 def _apply_step(raw: dict[str, Any], source: Source, loc: tuple[str | int, ...], base: Path, allow_outside: bool) -> ApplyStep:
@@ -230,14 +252,16 @@ def _apply_step(raw: dict[str, Any], source: Source, loc: tuple[str | int, ...],
     target = raw["apply"]
     if isinstance(target, str):
         path = _resolve_inside(base, target, source, (*loc, "apply"), allow_outside)
-        return ApplyStep(load_paths([path]), namespace, source.line_of(loc))
+        return ApplyStep(_load_some(path, target, source, (*loc, "apply")), namespace, source.line_of(loc))
     if isinstance(target, list):
         items = target
+        if not items:
+            raise _error(source, (*loc, "apply"), "an empty list applies nothing")
         manifests = []
         for i, item in enumerate(items):
             if isinstance(item, str):
                 path = _resolve_inside(base, item, source, (*loc, "apply", i), allow_outside)
-                manifests.extend(load_paths([path]))
+                manifests.extend(_load_some(path, item, source, (*loc, "apply", i)))
             else:
                 manifests.extend(expand_object(item, source.within(*loc, "apply", i)))
         return ApplyStep(manifests, namespace, source.line_of(loc))
@@ -332,7 +356,7 @@ def parse_scenario_data(data: Any, source: Source, allow_outside: bool = False) 
             if extra:
                 raise _error(source, (*loc, sorted(extra)[0]), f"unknown key {sorted(extra)[0]!r} in a delete step")
             spec = _validated(DeleteSpec, raw["delete"], source, (*loc, "delete"))
-            steps.append(DeleteStep(spec.kind, spec.namespace, spec.name, source.line_of(loc)))
+            steps.append(DeleteStep(spec.kind, spec.namespace, spec.name, source.line_of(loc), format_path((*loc, "delete"))))
         elif action == "wait":
             extra = set(raw) - {"wait"}
             if extra:
@@ -369,8 +393,10 @@ def nodes_for(manifests: list[Manifest]) -> ClusterConfig:
     config = ClusterConfig()
     names = [n.name for n in config.nodes]
     for manifest in manifests:
-        spec = manifest.obj.get("spec") or {}
-        for candidate in (spec, ((spec.get("template") or {}).get("spec") or {})):
+        # not validated yet (that is the apply's job): any part may be of the wrong type
+        spec = manifest.obj.get("spec")
+        template = spec.get("template") if isinstance(spec, dict) else None
+        for candidate in (spec, template.get("spec") if isinstance(template, dict) else None):
             node = candidate.get("nodeName") if isinstance(candidate, dict) else None
             if isinstance(node, str) and node and node not in names and _DNS1123_SUBDOMAIN.match(node):
                 names.append(node)
@@ -388,6 +414,9 @@ def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
     path = Path(path)
     if path.is_dir():
         manifests = load_paths([path])
+        if not manifests:
+            what = "no objects in its files" if manifest_files(path) else "no .yaml, .yml or .json file"
+            raise InputError(f"nothing to apply: the directory holds {what}", file=str(path))
         return Scenario(name=path.name, file=str(path), cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])
     file = str(path)
     text = read_text(path)
@@ -395,7 +424,7 @@ def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
         manifests = parse_manifest_text(text, file)
         if len(manifests) == 1 and is_scenario_document(manifests[0].obj):
             return parse_scenario_data(manifests[0].obj, Source(file, 1), allow_outside)
-        return Scenario(name=path.stem, file=file, cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])
+        return _manifests_scenario(path, manifests)
     documents = [(data, node) for data, node in parse_yaml_documents(text, file) if data is not None]
     if any(is_scenario_document(data) for data, _ in documents):
         if len(documents) != 1:
@@ -403,4 +432,12 @@ def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
         data, node = documents[0]
         return parse_scenario_data(data, Source(file, node.start_mark.line + 1, node), allow_outside)
     manifests = [m for data, node in documents for m in expand_object(data, Source(file, node.start_mark.line + 1, node))]
-    return Scenario(name=path.stem, file=file, cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])
+    return _manifests_scenario(path, manifests)
+
+
+def _manifests_scenario(path: Path, manifests: list[Manifest]) -> Scenario:
+    """A plain manifest file as a scenario; an empty one is refused, as by ``kubectl apply``
+    (a run of nothing would pass and hide that the wrong file was given)."""
+    if not manifests:
+        raise InputError("nothing to apply: the file holds no objects", file=str(path))
+    return Scenario(name=path.stem, file=str(path), cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])

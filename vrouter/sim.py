@@ -41,11 +41,12 @@ class ScenarioResult:
         return all(c.passed for c in self.checks)
 
     def counters(self) -> dict[str, Any]:
-        """injected = delivered + dropped, over every packet every check sent."""
-        total: dict[str, Any] = {"injected": 0, "delivered": 0, "dropped": 0, "dropsByReason": {}, "flowSetups": 0}
+        """injected = delivered + dropped, over every packet every check sent; and
+        ``isolationLeaks`` (:mod:`vrouter.invariants`), which must be 0."""
+        total: dict[str, Any] = {"injected": 0, "delivered": 0, "dropped": 0, "dropsByReason": {}, "flowSetups": 0, "isolationLeaks": 0}
         reasons: Counter[str] = Counter()
         for check in self.checks:
-            for key in ("injected", "delivered", "dropped", "flowSetups"):
+            for key in ("injected", "delivered", "dropped", "flowSetups", "isolationLeaks"):
                 total[key] += check.counters.get(key, 0)
             reasons.update(check.counters.get("dropsByReason", {}))
         total["dropsByReason"] = dict(sorted(reasons.items()))
@@ -134,7 +135,12 @@ class Simulation:
             if isinstance(step, ApplyStep):
                 self.notes.extend(self.cluster.apply(step.manifests, step.namespace))
             else:
-                self.cluster.delete(step.kind, step.namespace, step.name)
+                try:
+                    self.cluster.delete(step.kind, step.namespace, step.name)
+                except InputError as exc:
+                    if exc.file is None and step.path:
+                        exc.under(step.path)  # `name` → `steps[3].delete.name`
+                    raise
         except InputError as exc:
             raise exc.located(file=self.scenario.file, line=step.line) from None
 
@@ -148,6 +154,8 @@ class Simulation:
                 try:
                     results.append(run_check(self, step))
                 except InputError as exc:
+                    if exc.file is None and step.path:
+                        exc.under(step.path)  # `to` → `steps[5].ping.to`
                     raise exc.located(file=self.scenario.file, line=step.line) from None
             else:
                 self.run_step(step)

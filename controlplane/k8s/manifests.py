@@ -182,8 +182,13 @@ def parse_yaml_documents(text: str, file: str) -> Iterator[tuple[Any, yaml.Node]
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise InputError(f"invalid YAML: {problem}", file=file, line=line) from None
+    except yaml.reader.ReaderError as exc:
+        # a control character: not a MarkedYAMLError, and its text spans two lines
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise InputError(f"invalid YAML: unacceptable character {char}: {exc.reason}", file=file, line=line) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", file=file) from None
+        raise InputError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}", file=file) from None
     except RecursionError:
         raise InputError("invalid YAML: nesting is too deep", file=file) from None
     finally:

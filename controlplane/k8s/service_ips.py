@@ -5,7 +5,8 @@ the address is pseudo-random in the service CIDR (seeded by the scenario seed an
 service's name, then the next free one), so the same scenario always gets the same
 ClusterIPs. The first address of the CIDR (the ``kubernetes`` service's) and the two top
 ones (the service IPAM's gateway and DNS, spec §3) are never handed out.
-Errors are the API server's: the Service is rejected and nothing changes.
+Errors are the API server's: the Service is rejected and nothing changes; each names the
+field it is about (``spec.clusterIP``, ``spec.ports[i].nodePort``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ class ServiceAllocator:
             ip = ipaddress.IPv4Address(requested)
             value = int(ip)
             if ip not in self.network or not (self._first <= value <= self._last):
-                raise InputError(f"spec.clusterIP {requested} is not in the valid service range {self.cidr}")
+                raise InputError(f"{requested} is not in the valid service range {self.cidr}")
             holder = self.cluster_ips.get(value)
             if holder is not None and holder != owner:
-                raise InputError(f"spec.clusterIP {requested} is already allocated to service {holder}")
+                raise InputError(f"{requested} is already allocated to service {holder}")
             self.cluster_ips[value] = owner
             return str(ip)
         span = self._last - self._first + 1
@@ -63,10 +64,10 @@ class ServiceAllocator:
         lo, hi = self.node_ports
         if requested is not None:
             if not lo <= requested <= hi:
-                raise InputError(f"nodePort {requested} is not in the valid range {lo}-{hi}")
+                raise InputError(f"{requested} is not in the valid node port range {lo}-{hi}")
             holder = self.ports.get((requested, protocol))
             if holder is not None and holder != owner:
-                raise InputError(f"nodePort {requested}/{protocol} is already allocated to service {holder}")
+                raise InputError(f"{requested}/{protocol} is already allocated to service {holder}")
             self.ports[(requested, protocol)] = owner
             return requested
         span = hi - lo + 1
@@ -108,23 +109,29 @@ class ServiceAllocator:
             wanted = spec.get("clusterIP") or None
             previous = old_spec.get("clusterIP")
             if previous and wanted and wanted != previous:
-                raise InputError(f"spec.clusterIP: field is immutable (was {previous})")
+                raise InputError(f"field is immutable (was {previous})", path="spec.clusterIP")
             if wanted == "None":
                 if previous and previous != "None":
-                    raise InputError(f"spec.clusterIP: field is immutable (was {previous})")
+                    raise InputError(f"field is immutable (was {previous})", path="spec.clusterIP")
                 spec["clusterIP"] = "None"
             else:
-                spec["clusterIP"] = previous if previous and previous != "None" else self.allocate_ip(owner, wanted)
+                try:
+                    spec["clusterIP"] = previous if previous and previous != "None" else self.allocate_ip(owner, wanted)
+                except InputError as exc:
+                    raise exc.located(path="spec.clusterIP") from None
             spec["clusterIPs"] = [spec["clusterIP"]]
         old_ports = {(p.get("port"), p.get("protocol") or "TCP"): p.get("nodePort") for p in old_spec.get("ports") or []}
         keep: set[tuple[int, str]] = set()
-        for port in spec.get("ports") or []:
+        for i, port in enumerate(spec.get("ports") or []):
             protocol = port.get("protocol") or "TCP"
             port.setdefault("protocol", protocol)
             port.setdefault("targetPort", port.get("port"))
             if svc_type in ("NodePort", "LoadBalancer"):
                 wanted_port = port.get("nodePort") or old_ports.get((port.get("port"), protocol))
-                port["nodePort"] = self.allocate_node_port(owner, protocol, wanted_port)
+                try:
+                    port["nodePort"] = self.allocate_node_port(owner, protocol, wanted_port)
+                except InputError as exc:
+                    raise exc.located(path=f"spec.ports[{i}].nodePort") from None
                 keep.add((port["nodePort"], protocol))
             else:
                 port.pop("nodePort", None)

@@ -61,6 +61,9 @@ _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 _IANA_SVC_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
+#: pods one workload may ask for: the scale the simulator is measured at (10k pods), and a
+#: bound on the work one number in a manifest can make (10**9 would never finish)
+MAX_REPLICAS = 10_000
 _TOLERATED_MISSING = {"name", "image"}
 
 
@@ -311,6 +314,16 @@ def _check_pod_spec(manifest: Manifest, spec: Any, loc: tuple[str | int, ...]) -
                     names.add(name)
 
 
+def _check_count(manifest: Manifest, value: Any, loc: tuple[str | int, ...]) -> None:
+    """replicas, parallelism, completions: how many pods a workload makes."""
+    if value is None:
+        return
+    if value < 0:
+        raise manifest.error(f"{loc[-1]} cannot be negative", loc)
+    if value > MAX_REPLICAS:
+        raise manifest.error(f"{loc[-1]} {value} is more than the {MAX_REPLICAS} pods one workload may have", loc)
+
+
 def _check_template(manifest: Manifest, spec: Any, loc: tuple[str | int, ...]) -> None:
     template = (spec or {}).get("template")
     if not template:
@@ -450,11 +463,13 @@ def check_semantics(manifest: Manifest) -> None:
         if kind != "ReplicationController" and kind != "Job":
             check_selector(manifest, (spec or {}).get("selector"), ("spec", "selector"))
         _check_template(manifest, spec, ("spec",))
-        replicas = (spec or {}).get("replicas")
-        if replicas is not None and replicas < 0:
-            raise manifest.error("replicas cannot be negative", ("spec", "replicas"))
+        for key in ("replicas", "parallelism", "completions"):
+            _check_count(manifest, (spec or {}).get(key), ("spec", key))
     elif kind == "CronJob":
-        _check_template(manifest, ((spec or {}).get("jobTemplate") or {}).get("spec"), ("spec", "jobTemplate", "spec"))
+        job_spec = ((spec or {}).get("jobTemplate") or {}).get("spec")
+        _check_template(manifest, job_spec, ("spec", "jobTemplate", "spec"))
+        for key in ("parallelism", "completions"):
+            _check_count(manifest, (job_spec or {}).get(key), ("spec", "jobTemplate", "spec", key))
     elif kind == "Service":
         _check_service(manifest, spec)
     elif kind == "NetworkPolicy":

@@ -261,18 +261,18 @@ BAD_MANIFESTS: dict[str, tuple[str | bytes, str | None]] = {
     "alias-bomb": (alias_bomb(), None),
     "article-lb": (ARTICLE_LB, None),
     "deep-nesting": ("a: " + "{b: " * 300 + "c" + "}" * 300 + "\n", None),
-    "cluster-ip-outside": (svc("clusterIP: 10.200.0.1\nports: [{port: 80}]"), None),
+    "cluster-ip-outside": (svc("clusterIP: 10.200.0.1\nports: [{port: 80}]"), "spec.clusterIP"),
     "cluster-ip-twice": (
         svc("clusterIP: 10.96.5.5\nports: [{port: 80}]", "a") + "---\n" + svc("clusterIP: 10.96.5.5\nports: [{port: 80}]", "b"),
-        None,
+        "spec.clusterIP",
     ),
     "node-port-twice": (
         svc("type: NodePort\nports: [{port: 80, nodePort: 30100}]", "a")
         + "---\n"
         + svc("type: NodePort\nports: [{port: 80, nodePort: 30100}]", "b"),
-        None,
+        "spec.ports[0].nodePort",
     ),
-    "node-port-outside": (svc("type: NodePort\nports: [{port: 80, nodePort: 29999}]"), None),
+    "node-port-outside": (svc("type: NodePort\nports: [{port: 80, nodePort: 29999}]"), "spec.ports[0].nodePort"),
 }
 
 #: name → (scenario body after the head, the field path)
@@ -288,7 +288,7 @@ BAD_SCENARIOS: dict[str, tuple[str, str | None]] = {
     "bad-node-ip": ("cluster:\n  nodes:\n    - {name: n1, ip: 300.1.1.1}\nsteps: []\n", "cluster.nodes[0].ip"),
     "apply-outside": ("steps:\n  - apply: ../elsewhere.yaml\n", "steps[0].apply"),
     "apply-missing": ("steps:\n  - apply: missing.yaml\n", "steps[0].apply"),
-    "delete-unknown": ("steps:\n  - delete: {kind: Pod, name: ghost}\n", None),
+    "delete-unknown": ("steps:\n  - delete: {kind: Pod, name: ghost}\n", "steps[0].delete.name"),
 }
 
 

@@ -1237,6 +1237,37 @@ def test_invalid_cluster_ip_string(tmp_path: Path) -> None:
     assert err.line == line_of(path, "clusterIP")
 
 
+def test_admission_errors_name_their_field(tmp_path: Path) -> None:
+    """A ClusterIP or NodePort conflict points at the field, at its own line."""
+    taken = svc_yaml("a", "clusterIP: 10.96.1.9\ntype: NodePort\nports: [{name: h, port: 80, nodePort: 30090}]")
+    cluster = Cluster()
+    cluster.apply_paths([str(write(tmp_path / "a.yaml", taken))])
+    ip = write(tmp_path / "b.yaml", svc_yaml("b", "clusterIP: 10.96.1.9\nports: [{port: 80}]"))
+    err = apply_error(ip, cluster)
+    assert (err.path, err.line) == ("spec.clusterIP", line_of(ip, "clusterIP"))
+    port = write(
+        tmp_path / "c.yaml",
+        svc_yaml("c", "type: NodePort\nports:\n- {name: g, port: 81}\n- {name: h, port: 80, nodePort: 30090}"),
+    )
+    err = apply_error(port, cluster)
+    assert (err.path, err.line) == ("spec.ports[1].nodePort", line_of(port, "30090"))
+    assert "30090/TCP is already allocated to service default/a" in err.message
+
+
+def test_the_same_object_twice_in_one_apply_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "pods.yaml", POD.format(name="web") + "---\n" + POD.format(name="web"))
+    cluster = Cluster()
+    err = apply_error(path, cluster)
+    assert (err.file, err.path, err.line) == (str(path), "metadata.name", line_of(path, "name: web", 2))
+    assert f"first at {path}:{line_of(path, 'name: web')}" in err.message
+    assert cluster.store.get("Pod", "default", "web") is None  # all or nothing
+    # across applies it is an update, as with kubectl apply
+    single = write(tmp_path / "pod.yaml", POD.format(name="web"))
+    cluster.apply_paths([str(single)])
+    cluster.apply_paths([str(single)])
+    assert cluster.store.get("Pod", "default", "web") is not None
+
+
 # --- 7. scenario parsing --------------------------------------------------------------------
 
 SCENARIO_HEAD = """\

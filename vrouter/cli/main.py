@@ -281,7 +281,10 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
         step = parse_check(kind, spec)
-        result = run_check(sim, step)
+        try:
+            result = run_check(sim, step)
+        except InputError as exc:  # about an argument: `<command line>: ping.to: no pod default/x`
+            raise (exc.under(kind).located(file="<command line>") if exc.file is None else exc) from None
     if as_json:
         print_json(result.to_json() | {"counters": result.counters})
     else:
