@@ -115,15 +115,18 @@ class FlowKeyTable(NamedTuple):
     n_overflow_used: np.ndarray
 
 
-def _aligned_zeros_u32(n_rows: int, n_cols: int, alignment: int = _CACHE_LINE) -> np.ndarray:
-    """Zeroed (n_rows, n_cols) uint32 array whose data starts on `alignment` bytes.
+def aligned_zeros(shape: int | tuple[int, ...], dtype: np.dtype | type, alignment: int = _CACHE_LINE) -> np.ndarray:
+    """A zeroed array whose data starts on ``alignment`` bytes.
 
-    numpy only guarantees 16-byte alignment, so over-allocate and slice.
+    numpy only guarantees 16-byte alignment; a 64-byte record that starts mid-line spans
+    two cache lines, so every lookup would touch two. Over-allocate and slice.
     """
-    n_bytes = n_rows * n_cols * 4
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    n_bytes = count * dtype.itemsize
     raw = np.zeros(n_bytes + alignment, dtype=np.uint8)
     offset = (-raw.ctypes.data) % alignment
-    return raw[offset : offset + n_bytes].view(np.uint32).reshape(n_rows, n_cols)
+    return raw[offset : offset + n_bytes].view(dtype).reshape(shape)
 
 
 def new_flow_table(n_entries: int = 512 * 1024, overflow_fraction: float = 0.2) -> FlowKeyTable:
@@ -161,7 +164,7 @@ def new_flow_table(n_entries: int = 512 * 1024, overflow_fraction: float = 0.2) 
     if n_overflow:
         overflow_next[-1] = -1
     return FlowKeyTable(
-        keys=_aligned_zeros_u32(n_main + n_overflow, _ENTRY_WORDS),
+        keys=aligned_zeros((n_main + n_overflow, _ENTRY_WORDS), np.uint32),
         bucket_overflow_head=np.full(n_buckets, -1, dtype=np.int32),
         overflow_next=overflow_next,
         overflow_free_head=np.array([n_main if n_overflow else -1], dtype=np.int32),

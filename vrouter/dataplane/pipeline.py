@@ -378,8 +378,6 @@ def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_n
     e.packets = 0
     e.bytes = 0
     e.last = now
-    for k in range(4):
-        fs.refs[f, k] = -1
 
 
 @njit(cache=True, _nrt=False)
@@ -625,11 +623,8 @@ def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index:
         rflags |= FLAG_DPAT
     if dvrf != vrf:
         rflags |= FLAG_VRF_TRANSLATE
+    # the pair's rules live on the forward flow only: one refs row touched per setup, not two
     _write_flow(fs, r, action, rflags, vrf, rkey, dip, sip, out_sport, out_dport, -1, 0, -1, now, generation)
-    fs.refs[r, REF_ACL] = ref_acl
-    fs.refs[r, REF_EGRESS] = ref_egress
-    fs.refs[r, REF_INGRESS] = ref_ingress
-    fs.refs[r, REF_NAT] = ref_nat
     fs.entries[f].rflow = r
     fs.entries[r].rflow = f
     if trace.shape[0]:
@@ -799,6 +794,8 @@ def general_packet(kt: KernelTables, fs: FlowState, cnt: Counters, p, i: int, no
                 return 0
             cnt.flows[FC_CREATED] += 1
             _write_flow(fs, f, ACTION_HOLD, 0, vrf, key_nh, 0, 0, 0, 0, -1, 0, -1, now, generation)
+            for k in range(4):
+                fs.refs[f, k] = -1
             fs.entries[f].rflow = -1
             fs.entries[f].held = 1
             p.outcome = HELD

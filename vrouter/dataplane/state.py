@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vrouter.dataplane.flow_table import FlowKeyTable, new_flow_table
+from vrouter.dataplane.flow_table import FlowKeyTable, aligned_zeros, new_flow_table
 from vrouter.dataplane.packets import N_DROP_REASONS
 
 # flow actions
@@ -83,7 +83,8 @@ FLOW = np.dtype(
     align=True,
 )  # 64 bytes: a flow's hot fields in one cache line
 
-# columns of FlowState.refs: the rules that decided (indices into the agent's rule book)
+# columns of FlowState.refs: the rules that decided (indices into the agent's rule book);
+# written on the forward flow of a pair only, a reverse flow reads its partner's row
 REF_ACL = 0
 REF_EGRESS = 1
 REF_INGRESS = 2
@@ -99,7 +100,7 @@ class FlowState(NamedTuple):
 def new_flow_state(n_entries: int = 512 * 1024, overflow_fraction: float = 0.2) -> FlowState:
     keys = new_flow_table(n_entries, overflow_fraction)
     n = keys.keys.shape[0]
-    entries = np.zeros(n, dtype=FLOW)
+    entries = aligned_zeros(n, FLOW)  # one entry, one cache line
     entries["rflow"] = -1
     entries["ecmp"] = -1
     entries["dvrf"] = -1

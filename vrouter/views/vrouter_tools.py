@@ -295,7 +295,7 @@ def flow_list(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: i
 
 def flow_rows(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: int = 1000) -> list[dict[str, object]]:
     from vrouter.dataplane.packets import DROP_REASONS
-    from vrouter.dataplane.state import ACTION_FREE, ACTION_NAMES, FLAG_DNAT, FLAG_DPAT, FLAG_SNAT, FLAG_SPAT
+    from vrouter.dataplane.state import ACTION_FREE, ACTION_NAMES, FLAG_DNAT, FLAG_DPAT, FLAG_REVERSE, FLAG_SNAT, FLAG_SPAT
 
     entries = flows.entries
     live = np.flatnonzero(entries["action"] != ACTION_FREE)[:limit]
@@ -313,7 +313,9 @@ def flow_rows(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: i
             action = f"D({DROP_REASONS[int(e['drop'])]})"
         key_nh = w3 >> 8
         key_vrf = node.nexthops[key_nh].vrf if key_nh in node.nexthops else -1
-        refs = [book.text(int(r)) for r in flows.refs[f] if int(r) >= 0]
+        # a reverse flow's rules are its forward partner's (stored once per pair)
+        decided_by = int(e["rflow"]) if flags & FLAG_REVERSE and int(e["rflow"]) >= 0 else int(f)
+        refs = [book.text(int(r)) for r in flows.refs[decided_by] if int(r) >= 0]
         out.append(
             {
                 "index": int(f),
