@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from controlplane.cluster import Cluster
@@ -12,3 +14,14 @@ from controlplane.config import ClusterConfig
 def cluster() -> Cluster:
     """A fresh cluster with the default configuration (two workers)."""
     return Cluster(ClusterConfig())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how much the kernel-versus-reference differential test compared in this run."""
+    module = sys.modules.get("tests.dataplane.test_reference_differential") or sys.modules.get("test_reference_differential")
+    stats = getattr(module, "STATS", None)
+    if stats and stats["packets"]:
+        terminalreporter.write_line(
+            f"differential: kernel and reference agreed on {stats['packets']:,} packets "
+            f"in {stats['batches']:,} batches over {stats['clusters']:,} generated clusters"
+        )

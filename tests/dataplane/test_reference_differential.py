@@ -69,7 +69,7 @@ NODE_IPS = ("172.27.10.74", "172.27.10.75", "172.27.10.76")
 PORTS = (53, 80, 443, 5432, 8080, 9090)
 U32 = 0xFFFFFFFF
 MAX_EXAMPLES = int(os.environ.get("VRSIM_DIFFERENTIAL_EXAMPLES", "200"))  # raise it for a soak run
-STATS = {"packets": 0, "batches": 0}  # what the differential test ran (for the report)
+STATS = {"clusters": 0, "batches": 0, "packets": 0}  # what the differential test compared (printed at the end of the run)
 
 
 # ------------------------------------------------------------------- hashes and table sizes
@@ -566,6 +566,7 @@ def test_kernel_and_reference_agree(cluster: tuple[dict, list[dict]], data: st.D
     ref = ReferenceFabric(nodes, config.vrouter)
     world = World(sim)
     talks: list[Conversation] = []
+    STATS["clusters"] += 1
 
     for step in range(data.draw(st.integers(2, 7), label="batches")):
         parts: list[np.ndarray] = []
