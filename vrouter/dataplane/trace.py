@@ -77,7 +77,7 @@ def new_trace(capacity: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(capacity, TRACE_EVENT), np.zeros(1, np.int64)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, _nrt=False)
 def emit(trace: np.ndarray, count: np.ndarray, packet: int, node: int, stage: int, a: int, b: int, c: int, d: int) -> None:
     """Append one event when tracing (a buffer with rows), silently stop when it is full."""
     n = count[0]
