@@ -37,7 +37,7 @@ from numba import njit
 
 from controlplane.config import ClusterConfig
 from vrouter.dataplane.lpm import build_lpm, lpm_lookup_batch, lpm_nbytes
-from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN
+from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, copy_batch
 from vrouter.dataplane.pipeline import process_batch
 from vrouter.dataplane.trace import new_trace
 from vrouter.sim import Simulation
@@ -234,7 +234,7 @@ def kernel_seconds(sim: Simulation, node: int, batch: np.ndarray, repeats: int) 
     """Median time of one node's kernel on ``batch`` (copied fresh each time, not timed)."""
     runtime = sim.fabric.runtimes[node]
     trace, tcount = new_trace(0)
-    copies = [batch.copy() for _ in range(repeats + 1)]
+    copies = [copy_batch(batch) for _ in range(repeats + 1)]
     it = iter(copies)
 
     def run() -> None:
@@ -388,7 +388,7 @@ class Bench:
             batches.append(data_packets(syns, s.packets // threads, self.rng))
         trace, tcount = new_trace(0)
         # fresh copies made outside the timed region, as in kernel_seconds
-        rounds = iter([[b.copy() for b in batches] for _ in range(s.repeats + 1)])
+        rounds = iter([[copy_batch(b) for b in batches] for _ in range(s.repeats + 1)])
 
         def one(node: int, batch: np.ndarray) -> None:
             rt = sim.fabric.runtimes[node]
@@ -555,7 +555,7 @@ def kernel_seconds_fresh(sim: Simulation, node: int, syns: np.ndarray, repeats: 
     settings = sim.scenario.cluster.vrouter
     trace, tcount = new_trace(0)
     states = [new_flow_state(settings.flowEntries, settings.overflowFraction) for _ in range(repeats + 1)]
-    copies = [syns.copy() for _ in range(repeats + 1)]
+    copies = [copy_batch(syns) for _ in range(repeats + 1)]
     pairs = iter(zip(states, copies, strict=True))
 
     def run() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from controlplane.config import VRouterSettings
 from vrouter.agent import CompiledNode
 from vrouter.dataplane.packed import KernelTables, pack
-from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROPPED, HOST
+from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROPPED, HOST, copy_batch
 from vrouter.dataplane.pipeline import age_flows, hand_over, process_batch
 from vrouter.dataplane.state import Counters, FlowState, grown, new_counters, new_flow_state
 from vrouter.dataplane.trace import new_trace
@@ -96,7 +96,7 @@ class Fabric:
 
     def run(self, packets: np.ndarray, trace_capacity: int = 0, max_setups: int | None = None) -> RunResult:
         """Run a batch to completion across the fabric (rows must have node, in_vif/in_label set)."""
-        batch = packets.copy()
+        batch = copy_batch(packets)
         injected = len(batch)
         trace, tcount = new_trace(trace_capacity)
         budget = max_setups if max_setups is not None else 1 << 62

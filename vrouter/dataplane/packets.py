@@ -124,3 +124,16 @@ def new_batch(n: int) -> np.ndarray:
     batch["key_nh"] = -1
     batch["label_nh"] = -1
     return batch
+
+
+def copy_batch(batch: np.ndarray) -> np.ndarray:
+    """A copy of a packet batch, made as raw bytes.
+
+    numpy copies a structured array field by field: for PACKET's 31 fields that is about 40
+    times slower than one memcpy, and was half of a small fabric run's time.
+    """
+    if batch.dtype != PACKET or batch.ndim != 1 or not batch.flags.c_contiguous:
+        return batch.copy()
+    out = np.empty_like(batch)
+    np.copyto(out.view(np.uint8), batch.view(np.uint8))
+    return out
