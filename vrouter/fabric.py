@@ -18,6 +18,7 @@ import numpy as np
 
 from controlplane.config import VRouterSettings
 from vrouter.agent import CompiledNode
+from vrouter.dataplane.compile_thread import call_in_fresh_stack
 from vrouter.dataplane.packed import KernelTables, pack
 from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROPPED, HOST, copy_batch
 from vrouter.dataplane.pipeline import age_flows, hand_over, process_batch
@@ -110,7 +111,7 @@ class Fabric:
             for index, runtime in enumerate(self.runtimes):
                 if at_node[index]:
                     self.now += NS_PER_ROUND
-                    setups += int(process_batch(runtime.kernel, runtime.flows, runtime.counters, batch, self.now, budget, hold, trace, tcount, True))
+                    setups += int(call_in_fresh_stack(process_batch, runtime.kernel, runtime.flows, runtime.counters, batch, self.now, budget, hold, trace, tcount, True))
             in_flight = hand_over(batch, MAX_HOPS, at_node)
         if in_flight:  # pragma: no cover - a forwarding loop the hop limit did not end
             raise ConservationError(f"{in_flight} packets neither delivered nor dropped")
