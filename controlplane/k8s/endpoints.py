@@ -10,6 +10,7 @@ Services without a selector keep the Endpoints (or EndpointSlices) their user su
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from controlplane.k8s.selectors import matches_map
@@ -170,13 +171,20 @@ class EndpointsController:
             for service in self.store.list("Service", event.namespace):
                 selector = (service.get("spec") or {}).get("selector")
                 if any(matches_map(selector, lab) for lab in labels):
-                    self.sync_service(service)
+                    name = service["metadata"]["name"]
+                    self.store.when_idle(("Endpoints", event.namespace, name), partial(self.sync_named, event.namespace, name))
         elif event.kind == "Service":
             service = self.store.get("Service", event.namespace, event.name)
             if service is None:
                 if event.old and (event.old.get("spec") or {}).get("selector"):
                     self.store.delete("Endpoints", event.namespace, event.name)
                 return
+            self.sync_service(service)
+
+    def sync_named(self, namespace: str, name: str) -> None:
+        """Sync the service as it is now (it may have gone since the pod event)."""
+        service = self.store.get("Service", namespace, name)
+        if service is not None:
             self.sync_service(service)
 
     def sync_service(self, service: Obj) -> None:

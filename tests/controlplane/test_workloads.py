@@ -177,3 +177,58 @@ def test_selectorless_service_uses_user_endpoints(cluster: Cluster) -> None:
 
 def test_default_config_has_two_workers() -> None:
     assert [n.name for n in ClusterConfig().nodes] == ["worker01", "worker02"]
+
+
+def test_a_deployment_behind_its_service_updates_the_endpoints_once_not_per_pod() -> None:
+    """The endpoints controller works like a work queue: pod events coalesce per service."""
+    cluster = Cluster()
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    cluster.apply_objects([service])
+    updates: list[int] = []
+
+    def count(event) -> None:  # type: ignore[no-untyped-def]
+        if event.kind == "Endpoints":
+            updates.append(len(((event.obj.get("subsets") or [{}])[0]).get("addresses") or []))
+
+    cluster.store.subscribe(count)
+    replicas = 200
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 8080}]}]}},
+        },
+    }
+    cluster.apply_objects([deployment])
+    assert updates and updates[-1] == replicas
+    assert len(updates) <= 3, f"{len(updates)} Endpoints updates for one apply"
+    members = cluster.db.list(LoadbalancerMember)
+    assert len(members) == replicas
+
+
+def test_idle_work_runs_after_the_queued_events_once_per_key() -> None:
+    cluster = Cluster()
+    seen: list[str] = []
+
+    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        if event.kind == "ConfigMap":
+            seen.append(f"event {event.name}")
+            cluster.store.when_idle("sync", lambda: seen.append("sync"))
+
+    cluster.store.subscribe(on_event)
+
+    def burst(event) -> None:  # type: ignore[no-untyped-def]
+        if event.kind == "ConfigMap" and event.name == "a":
+            cluster.store.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": "default"}})
+
+    cluster.store.subscribe(burst)
+    cluster.store.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "default"}})
+    assert seen == ["event a", "event b", "sync"]
