@@ -12,50 +12,21 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
-from vrouter.bench import FLOWS_PER_CLIENT, data_packets, first_syns, handshake, service_cluster
+from vrouter.bench import FLOWS_PER_CLIENT, BenchResult, BenchSettings, data_packets, first_syns, handshake, service_cluster
+from vrouter.dataplane.packets import copy_batch
 
 QUICK = os.environ.get("VRSIM_BENCH_QUICK", "") not in ("", "0")
 
 
-@dataclass(frozen=True)
-class Sizes:
-    flows: int = 1_000_000
-    hot_flows: int = 10_000
-    packets: int = 2_000_000
-    setups: int = 200_000
-    rules: int = 1_000
-    routes: int = 1_000_000
-    lookups: int = 10_000_000
-    reach_pods: int = 1_000
-    backends: int = 4
-    nodes: int = 2
+# the same settings as `vrsim bench`; the quick sizes here are this suite's own
+SIZES = BenchSettings(flows=50_000, packets=200_000, setups=20_000, routes=100_000, lookups=1_000_000, reach_pods=200) if QUICK else BenchSettings()
 
-
-SIZES = Sizes(flows=50_000, packets=200_000, setups=20_000, routes=100_000, lookups=1_000_000, reach_pods=200) if QUICK else Sizes()
-
-
-@dataclass
-class Figure:
-    name: str
-    value: float
-    unit: str
-    target: float | None
-    higher: bool = True
-
-    @property
-    def met(self) -> str:
-        if self.target is None:
-            return ""
-        return "yes" if (self.value >= self.target if self.higher else self.value <= self.target) else "NO"
-
-
-FIGURES: list[Figure] = []
+FIGURES = BenchResult()  # the figures, judged against their targets as `vrsim bench` does
 
 
 def record(benchmark: Any, name: str, per_second_of: int | None, unit: str, target: float | None = None, scale: float = 1.0, higher: bool = True) -> float:
@@ -63,19 +34,20 @@ def record(benchmark: Any, name: str, per_second_of: int | None, unit: str, targ
     median = benchmark.stats.stats.median
     value = (per_second_of / median if per_second_of is not None else median) / scale
     benchmark.extra_info[unit] = round(value, 3)
-    FIGURES.append(Figure(name, value, unit, target, higher))
+    FIGURES.add(name, value, unit, target, higher)
     return value
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FIGURES:
+    if not FIGURES.figures:
         return
     write = terminalreporter.write_line
     write("")
     write(f"vrsim figures ({'quick sizes' if QUICK else 'target sizes'}; compile time excluded)")
-    for f in FIGURES:
-        target = "" if f.target is None else f"target {'≥' if f.higher else '≤'} {f.target:g}"
-        write(f"  {f.name:<84} {f.value:>12.2f} {f.unit:<12} {target:<16} {f.met}")
+    for f in FIGURES.figures:
+        target = f"target {f.target}" if f.target else ""
+        met = "" if f.met is None else ("yes" if f.met else "NO")
+        write(f"  {f.name:<84} {f.value:>12.2f} {f.unit:<12} {target:<16} {met}")
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +57,7 @@ def compiled() -> float:
     warm = service_cluster(2, 2, [1, 0], 10)
     handshake(warm.fabric, first_syns(warm, 0, 10))
     seconds = time.perf_counter() - start
-    FIGURES.append(Figure("kernel compile (or cache load), excluded from the rest", seconds, "s", None, higher=False))
+    FIGURES.add("kernel compile (or cache load), excluded from the rest", seconds, "s")
     return seconds
 
 
@@ -111,7 +83,7 @@ def fresh_copies() -> Any:
 
     def make(batch: np.ndarray) -> Any:
         def setup() -> tuple[tuple[np.ndarray], dict[str, Any]]:
-            return (batch.copy(),), {}
+            return (copy_batch(batch),), {}
 
         return setup
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import SIZES, record
 
 from vrouter.bench import FLOWS_PER_CLIENT, first_syns, service_cluster
+from vrouter.dataplane.packets import copy_batch
 from vrouter.dataplane.pipeline import process_batch
 from vrouter.dataplane.state import new_flow_state
 from vrouter.dataplane.trace import new_trace
@@ -30,7 +31,7 @@ def test_flow_setups_with_network_policy_rules(benchmark: Any, policed: Any) -> 
     trace, tcount = new_trace(0)
 
     def setup() -> tuple[tuple[Any, np.ndarray], dict[str, Any]]:
-        return (new_flow_state(settings.flowEntries, settings.overflowFraction), syns.copy()), {}
+        return (new_flow_state(settings.flowEntries, settings.overflowFraction), copy_batch(syns)), {}
 
     def run(state: Any, batch: np.ndarray) -> None:
         done = process_batch(runtime.kernel, state, runtime.counters, batch, sim.fabric.now, 1 << 62, 3, trace, tcount)
