@@ -16,7 +16,7 @@ def kernel(sim: Any) -> Any:
     trace, tcount = new_trace(0)
 
     def run(batch: np.ndarray) -> None:
-        process_batch(runtime.kernel, runtime.flows, runtime.counters, batch, sim.fabric.now, 1 << 62, 3, trace, tcount)
+        process_batch(runtime.kernel, runtime.flows, runtime.counters, batch, sim.fabric.now, 1 << 62, 3, trace, tcount, False)
 
     return run
 

@@ -34,7 +34,7 @@ def test_flow_setups_with_network_policy_rules(benchmark: Any, policed: Any) -> 
         return (new_flow_state(settings.flowEntries, settings.overflowFraction), copy_batch(syns)), {}
 
     def run(state: Any, batch: np.ndarray) -> None:
-        done = process_batch(runtime.kernel, state, runtime.counters, batch, sim.fabric.now, 1 << 62, 3, trace, tcount)
+        done = process_batch(runtime.kernel, state, runtime.counters, batch, sim.fabric.now, 1 << 62, 3, trace, tcount, False)
         assert done == len(batch)
 
     benchmark.pedantic(run, setup=setup, rounds=5, warmup_rounds=1)

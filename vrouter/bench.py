@@ -239,7 +239,7 @@ def kernel_seconds(sim: Simulation, node: int, batch: np.ndarray, repeats: int) 
 
     def run() -> None:
         part = next(it)
-        process_batch(runtime.kernel, runtime.flows, runtime.counters, part, sim.fabric.now, 1 << 62, 3, trace, tcount)
+        process_batch(runtime.kernel, runtime.flows, runtime.counters, part, sim.fabric.now, 1 << 62, 3, trace, tcount, False)
 
     return median_time(run, repeats)
 
@@ -392,7 +392,7 @@ class Bench:
 
         def one(node: int, batch: np.ndarray) -> None:
             rt = sim.fabric.runtimes[node]
-            process_batch(rt.kernel, rt.flows, rt.counters, batch, sim.fabric.now, 1 << 62, 3, trace, tcount)
+            process_batch(rt.kernel, rt.flows, rt.counters, batch, sim.fabric.now, 1 << 62, 3, trace, tcount, False)
 
         with ThreadPoolExecutor(threads) as pool:
 
@@ -560,7 +560,7 @@ def kernel_seconds_fresh(sim: Simulation, node: int, syns: np.ndarray, repeats: 
 
     def run() -> None:
         state, batch = next(pairs)
-        done = process_batch(runtime.kernel, state, runtime.counters, batch, sim.fabric.now, 1 << 62, 3, trace, tcount)
+        done = process_batch(runtime.kernel, state, runtime.counters, batch, sim.fabric.now, 1 << 62, 3, trace, tcount, False)
         assert done == len(batch), "every packet must be a new flow"
 
     return median_time(run, repeats)

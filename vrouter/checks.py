@@ -41,6 +41,7 @@ class CheckResult:
     passed: bool
     why: str = ""
     counters: dict[str, Any] = field(default_factory=dict)
+    engines: list[str] = field(default_factory=list)  # which engines forwarded its packets
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -321,7 +322,8 @@ def run_check(sim: Any, step: CheckStep) -> CheckResult:
         if step.name:
             sim.flows_of_check[step.name] = now
     counters = conv.counters() if conv is not None else {}
-    return CheckResult(step.number, step.kind, step.source, step.target, step.expected_text, observed, passed, why, counters)
+    engines = conv.engines if conv is not None else []
+    return CheckResult(step.number, step.kind, step.source, step.target, step.expected_text, observed, passed, why, counters, engines)
 
 
 
@@ -354,6 +356,7 @@ def trace_conversation(sim: Any, source_name: str, target_name: str, proto: str,
                 "header": packet_text(phase.sent[0]),
                 "events": [line.to_json() for line in render(phase.trace, nodes, sim.agents.book)],
                 "outcome": outcome_text(phase.packets[0], nodes),
+                "engine": phase.engine,
             }
         )
     return phases

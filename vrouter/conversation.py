@@ -39,6 +39,11 @@ class Conversation:
         return [None if k < 0 else self.pod_of_vif.get((k // 65536, k % 65536)) for k in self.flow_dest.tolist()]
 
     @property
+    def engines(self) -> list[str]:
+        """The engines that forwarded its phases, in the order they first did."""
+        return list(dict.fromkeys(p.engine for p in self.phases))
+
+    @property
     def flows(self) -> int:
         return int(self.completed.shape[0])
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from controlplane.config import VRouterSettings
 from vrouter.agent import CompiledNode
-from vrouter.dataplane.compile_thread import call_in_fresh_stack
+from vrouter.dataplane.engine import Engine, engine_for
 from vrouter.dataplane.packed import KernelTables, pack
 from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROPPED, HOST, copy_batch
-from vrouter.dataplane.pipeline import age_flows, hand_over, process_batch
+from vrouter.dataplane.pipeline import age_flows
 from vrouter.dataplane.state import Counters, FlowState, grown, new_counters, new_flow_state
 from vrouter.dataplane.trace import new_trace
 
@@ -53,6 +53,7 @@ class RunResult:
     flow_setups: int
     trace: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sent: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the rows as injected
+    engine: str = "compiled"  # which engine forwarded it (vrouter.dataplane.engine)
 
     def check_conservation(self) -> None:
         if self.injected != self.delivered + self.dropped:
@@ -67,6 +68,7 @@ class Fabric:
         self.now = 0
         self.runtimes: list[NodeRuntime] = []
         self.names: list[str] = []
+        self.engines: dict[str, int] = {}  # engine name → batches it ran, in order of first use
         self.update(nodes)
 
     def update(self, nodes: dict[str, CompiledNode]) -> None:
@@ -95,8 +97,13 @@ class Fabric:
         idle = int(self.settings.agingSeconds * 1e9)
         return sum(int(age_flows(r.flows, r.counters, self.now, idle)) for r in self.runtimes)
 
-    def run(self, packets: np.ndarray, trace_capacity: int = 0, max_setups: int | None = None) -> RunResult:
-        """Run a batch to completion across the fabric (rows must have node, in_vif/in_label set)."""
+    def run(self, packets: np.ndarray, trace_capacity: int = 0, max_setups: int | None = None, engine: Engine | None = None) -> RunResult:
+        """Run a batch to completion across the fabric (rows must have node, in_vif/in_label set).
+
+        ``engine``: the compiled kernels or the interpreted ones; by default the one
+        :func:`~vrouter.dataplane.engine.engine_for` chooses for the batch."""
+        engine = engine or engine_for(len(packets))
+        self.engines[engine.name] = self.engines.get(engine.name, 0) + 1
         batch = copy_batch(packets)
         injected = len(batch)
         trace, tcount = new_trace(trace_capacity)
@@ -104,15 +111,15 @@ class Fabric:
         hold = self.settings.holdQueue
         setups = 0
         at_node = np.zeros(len(self.runtimes), np.int64)
-        in_flight = hand_over(batch, MAX_HOPS, at_node)  # counts where the packets are
+        in_flight = engine.hand_over(batch, MAX_HOPS, at_node)  # counts where the packets are
         for _ in range(MAX_HOPS * 4):
             if not in_flight:
                 break
             for index, runtime in enumerate(self.runtimes):
                 if at_node[index]:
                     self.now += NS_PER_ROUND
-                    setups += int(call_in_fresh_stack(process_batch, runtime.kernel, runtime.flows, runtime.counters, batch, self.now, budget, hold, trace, tcount, True))
-            in_flight = hand_over(batch, MAX_HOPS, at_node)
+                    setups += int(engine.process_batch(runtime.kernel, runtime.flows, runtime.counters, batch, self.now, budget, hold, trace, tcount, True))
+            in_flight = engine.hand_over(batch, MAX_HOPS, at_node)
         if in_flight:  # pragma: no cover - a forwarding loop the hop limit did not end
             raise ConservationError(f"{in_flight} packets neither delivered nor dropped")
         outcome = batch["outcome"]
@@ -120,7 +127,7 @@ class Fabric:
         dropped_rows = outcome == DROPPED
         by_reason = np.bincount(batch["drop_reason"][dropped_rows], minlength=len(DROP_REASONS))
         reasons = {DROP_REASONS[r]: int(c) for r, c in enumerate(by_reason) if c}
-        result = RunResult(batch, injected, delivered, int(dropped_rows.sum()), reasons, setups, trace[: int(tcount[0])], packets)
+        result = RunResult(batch, injected, delivered, int(dropped_rows.sum()), reasons, setups, trace[: int(tcount[0])], packets, engine.name)
         result.check_conservation()
         return result
 

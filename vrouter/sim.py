@@ -10,21 +10,21 @@ The CLI is a thin layer over this module; notebooks and tests use it directly.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controlplane.cluster import Cluster
 from controlplane.config import ClusterConfig
-from controlplane.controller.intent import Controller, Intent
 from controlplane.errors import InputError
-from vrouter.agent import AgentSet, CompiledNode
-from vrouter.fabric import Fabric
 from vrouter.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, WaitStep, load_scenario
 
 if TYPE_CHECKING:
+    from controlplane.controller.intent import Controller, Intent
+    from vrouter.agent import AgentSet, CompiledNode
     from vrouter.checks import CheckResult
+    from vrouter.fabric import Fabric
 
 
 @dataclass
@@ -52,6 +52,13 @@ class ScenarioResult:
         total["dropsByReason"] = dict(sorted(reasons.items()))
         return total
 
+    @property
+    def engine(self) -> str:
+        """Which engine forwarded the checks' packets: ``compiled``, ``interpreted``, or both
+        joined by ``+`` in the order they ran (``vrouter.dataplane.engine``); ``none`` when no
+        packet was sent."""
+        return engine_text(e for c in self.checks for e in c.engines)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -59,19 +66,31 @@ class ScenarioResult:
             "passed": self.passed,
             "checks": [c.to_json() for c in self.checks],
             "counters": self.counters(),
+            "engine": self.engine,
         }
 
 
+def engine_text(engines: Iterable[str]) -> str:
+    """``interpreted+compiled`` for the engines used, in order of first use; ``none`` if none."""
+    return "+".join(dict.fromkeys(engines)) or "none"
+
+
 class Simulation:
-    """One scenario's cluster: control plane now; forwarding plane and checks build on it."""
+    """One scenario's cluster: control plane now; forwarding plane and checks build on it.
+
+    The controller, the agents and the fabric are made when first asked for, and their
+    modules imported then: ``vrsim get pods`` needs only the cluster, and should not pay for
+    networkx, numba and the kernels (the design's "a command that forwards nothing never
+    imports numba")."""
 
     def __init__(self, scenario: Scenario, seed: int = 0, ipblock_selects_pods: bool = True) -> None:
         self.scenario = scenario
         self.seed = seed
         self.cluster = Cluster(scenario.cluster, seed)
         self.notes: list[str] = []
-        self.controller = Controller(self.cluster, ipblock_selects_pods)
-        self.agents = AgentSet(scenario.cluster)
+        self.ipblock_selects_pods = ipblock_selects_pods
+        self._controller: Controller | None = None
+        self._agents: AgentSet | None = None
         self._intent: Intent | None = None
         self._compiled: dict[str, CompiledNode] | None = None
         self._version = -1
@@ -89,6 +108,23 @@ class Simulation:
         return sim
 
     # --- control node and agents -------------------------------------------------------
+    @property
+    def controller(self) -> Controller:
+        if self._controller is None:
+            from controlplane.controller.intent import Controller  # lazily: see the class docstring
+
+            self._controller = Controller(self.cluster, self.ipblock_selects_pods)
+        return self._controller
+
+    @property
+    def agents(self) -> AgentSet:
+        """Every node's vrouter-agent (the rule book they share: ``agents.book``)."""
+        if self._agents is None:
+            from vrouter.agent import AgentSet  # lazily: see the class docstring
+
+            self._agents = AgentSet(self.scenario.cluster)
+        return self._agents
+
     def _changed(self) -> bool:
         return self._version != self.cluster.store.version
 
@@ -114,6 +150,8 @@ class Simulation:
         """The running vRouters; their tables follow configuration changes, their flows stay."""
         nodes = self.nodes
         if self._fabric is None:
+            from vrouter.fabric import Fabric  # lazily: see the class docstring
+
             self._fabric = Fabric(nodes, self.scenario.cluster.vrouter)
         elif self._fabric.runtimes[0].compiled is not nodes.get(self._fabric.names[0]):
             self._fabric.update(nodes)

@@ -7,17 +7,18 @@ failed, 2 invalid input (one message naming the file and the field).
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from controlplane.errors import InputError
-from vrouter.agent import CompiledNode
-from vrouter.checks import CheckResult, run_check, trace_conversation
+from vrouter.cli.compile_status import engine_note
 from vrouter.cli.output import (
     boxed_table,
+    fail,
     plain_table,
     print_json,
     print_table,
@@ -26,11 +27,14 @@ from vrouter.cli.output import (
     stdout_console,
     user_errors,
 )
-from vrouter.reach import reachability
-from vrouter.scenario import parse_check
-from vrouter.sim import ScenarioResult, Simulation
-from vrouter.views import vrouter_tools as views
-from vrouter.views.listings import listing_for
+
+# Each command imports what it needs when it runs: `vrsim --help` and `vrsim get` must not
+# pay for numba, networkx and the kernels (design.md: a command that forwards nothing never
+# imports numba).
+if TYPE_CHECKING:
+    from vrouter.agent import CompiledNode
+    from vrouter.checks import CheckResult
+    from vrouter.sim import ScenarioResult
 
 app = typer.Typer(
     name="vrsim",
@@ -69,13 +73,39 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+class EngineChoice(str, Enum):
+    auto = "auto"
+    compiled = "compiled"
+    interpreted = "interpreted"
+
+
+ENGINE_HELP = (
+    "Which engine forwards packets: the compiled kernels, or the same kernels interpreted (slow, no compile). "
+    "auto: compiled once they are in the cache; before that, small runs are interpreted while the kernels "
+    "compile in the background. Also VRSIM_ENGINE."
+)
+
+
 @app.callback()
 def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    engine: Annotated[EngineChoice | None, typer.Option("--engine", help=ENGINE_HELP, show_default=False)] = None,
 ) -> None:
     """Simulate Tungsten Fabric (Contrail) serving Kubernetes, without a cluster."""
+    if engine is not None:
+        os.environ["VRSIM_ENGINE"] = engine.value
+    chosen = os.environ.get("VRSIM_ENGINE", "").strip().lower()
+    if chosen and chosen not in EngineChoice.__members__:
+        fail(InputError(f"VRSIM_ENGINE={chosen!r}: use {', '.join(EngineChoice.__members__)}"))
+
+
+def _forwarding() -> None:
+    """For commands that forward packets: show a status line while the kernels compile."""
+    from vrouter.cli.compile_status import use_compile_status
+
+    use_compile_status()
 
 
 @app.command()
@@ -96,6 +126,9 @@ def get(
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """List objects after the scenario's apply/delete steps, like kubectl get."""
+    from vrouter.sim import Simulation
+    from vrouter.views.listings import listing_for
+
     as_json = output in (GetOutput.json, GetOutput.yaml)
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
@@ -166,6 +199,10 @@ def vrouter(
 ) -> None:
     """What a node's vRouter holds, in the vRouter tools' layout (vif, rt, nh, mpls), and —
     after the scenario's checks have run — its flows and drop counters (flow, dropstats)."""
+    from vrouter.sim import Simulation
+    from vrouter.views import vrouter_tools as views
+
+    _forwarding()
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside)
         if tool in (VRouterTool.flow, VRouterTool.dropstats, VRouterTool.vif):
@@ -247,6 +284,7 @@ def print_scenario(result: ScenarioResult) -> None:
         f"{'[green]passed[/green]' if result.passed else '[bold red]FAILED[/bold red]'}: {passed}/{len(result.checks)} checks · "
         f"packets injected {counters['injected']}, delivered {counters['delivered']}, dropped {counters['dropped']} "
         f"(drops: {drops}) · flow setups {counters['flowSetups']}"
+        + (f" · {note}" if (note := engine_note(result.engine)) else "")
     )
     console.print()
 
@@ -262,6 +300,9 @@ def run(
 
     Exit code 0 when every check passes, 1 when a check fails, 2 for invalid input.
     """
+    from vrouter.sim import Simulation
+
+    _forwarding()
     results = []
     with user_errors(as_json):
         for path in scenarios:
@@ -278,6 +319,11 @@ def run(
 
 
 def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict) -> None:
+    from vrouter.checks import run_check
+    from vrouter.scenario import parse_check
+    from vrouter.sim import Simulation, engine_text
+
+    _forwarding()
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
         step = parse_check(kind, spec)
@@ -285,14 +331,17 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
             result = run_check(sim, step)
         except InputError as exc:  # about an argument: `<command line>: ping.to: no pod default/x`
             raise (exc.under(kind).located(file="<command line>") if exc.file is None else exc) from None
+    engine = engine_text(result.engines)
     if as_json:
-        print_json(result.to_json() | {"counters": result.counters})
+        print_json(result.to_json() | {"counters": result.counters, "engine": engine})
     else:
         o = result.observed
         state = "[green]reachable[/green]" if o["reachable"] else "[bold red]unreachable[/bold red]"
         line = f"{kind} {result.source} → {result.target}: {state}, {_observed_text(result, why=False)}"
         if not o["reachable"] and o.get("dropReason"):
             line += f"; dropped ({o['dropReason']}) on {o.get('dropNode') or '?'}"
+        if note := engine_note(engine):
+            line += f" · {note}"
         stdout_console().print(line)
     raise typer.Exit(0 if result.observed["reachable"] else 1)
 
@@ -368,6 +417,10 @@ def reach(
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Pod × pod reachability measured by sending packets ('.' reachable, 'X' not)."""
+    from vrouter.reach import reachability
+    from vrouter.sim import Simulation
+
+    _forwarding()
     as_json = output == ReachOutput.json
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
@@ -382,9 +435,12 @@ def reach(
                 if (p.get("status") or {}).get("podIP") and not (p.get("spec") or {}).get("hostNetwork")
             )
         result = reachability(sim, chosen, port, pods)
+    engine = "+".join(sim.fabric.engines) or "none"
     if as_json:
-        print_json(result.to_json())
+        print_json(result.to_json() | {"engine": engine})
         return
+    if note := engine_note(engine):
+        typer.echo(f"note: {note}", err=True)
     header, rows = result.rows()
     console = stdout_console()
     console.print(f"reachability: {result.protocol}{'/' + str(result.port) if result.port else ''} (rows: from, columns: to)")
@@ -409,14 +465,19 @@ def trace(
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """The path of one packet and its reply, stage by stage, on every node it crosses."""
+    from vrouter.checks import trace_conversation
+    from vrouter.sim import Simulation, engine_text
+
+    _forwarding()
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
         chosen = (proto or ("tcp" if port or ":" in target.removeprefix("fabric:") or target.startswith("service/") else "icmp")).lower()
         if chosen not in ("icmp", "tcp", "udp", "sctp"):
             raise InputError(f"--proto {proto!r}: use icmp, tcp, udp or sctp")
         phases = trace_conversation(sim, source, target, chosen, port)
+    engine = engine_text(phase["engine"] for phase in phases)
     if as_json:
-        print_json({"from": source, "to": target, "protocol": chosen, "phases": phases})
+        print_json({"from": source, "to": target, "protocol": chosen, "phases": phases, "engine": engine})
         return
     console = stdout_console()
     for phase in phases:
@@ -429,6 +490,8 @@ def trace(
             console.print(f"    {line['stage']:<15} {line['text']}", highlight=False)
         console.print(f"  → {phase['outcome']}")
         console.print()
+    if note := engine_note(engine):
+        console.print(note, highlight=False)
 
 
 # --- connlist ---------------------------------------------------------------------------
@@ -473,13 +536,52 @@ def connlist(
     from vrouter.connlist import connlist as measure_connlist
     from vrouter.connlist import load
 
+    _forwarding()
     as_json = output == ConnlistOutput.json
     with user_errors(as_json):
         sim = load(file, seed, allow_outside, ipblock_selects_pods, host_network_as_pods)
         result = measure_connlist(sim)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
+    if note := engine_note("+".join(sim.fabric.engines) or "none"):
+        typer.echo(f"note: {note}", err=True)
     typer.echo(result.render(output.value), nl=False)
+
+
+# --- warmup ----------------------------------------------------------------------------
+
+
+@app.command()
+def warmup(
+    force: Annotated[bool, typer.Option("--force", help="Throw the compiled kernels away and compile them again.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The result as one JSON object.")] = False,
+) -> None:
+    """Compile the forwarding kernels now, once per install (for images, CI, a lab's machines),
+    and say how long it took. Later commands start compiled at once.
+
+    The kernels are kept in VRSIM_CACHE_DIR (else NUMBA_CACHE_DIR, else ~/.cache/vrsim), under a
+    directory named after a hash of the kernel sources: a change to the dataplane compiles afresh.
+    """
+    import time
+
+    from vrouter.dataplane import background_compile
+    from vrouter.dataplane.kernel_cache import forget_kernels, kernel_directory, kernels_ready
+    from vrouter.warmup import ready_stamp
+
+    _forwarding()
+    if force:
+        forget_kernels()
+    already = kernels_ready()
+    start = time.perf_counter()
+    background_compile.wait()
+    seconds = time.perf_counter() - start
+    stamp = ready_stamp()
+    if as_json:
+        print_json({"cacheDirectory": str(kernel_directory()), "alreadyCompiled": already, "seconds": round(seconds, 1), **stamp})
+    elif already:
+        typer.echo(f"the forwarding kernels are compiled already ({stamp.get('compileSeconds', '?')} s on {stamp.get('compiledAt', '?')}) in {kernel_directory()}")
+    else:
+        typer.echo(f"compiled the forwarding kernels in {seconds:.1f} s into {kernel_directory()}")
 
 
 # --- bench -----------------------------------------------------------------------------

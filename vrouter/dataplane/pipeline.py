@@ -38,11 +38,13 @@ forwarding itself.
 
 What is inlined, and why: numba passes a call's arrays as their unpacked fields, so a call
 that takes the node's tables, the flow state and the counters copies about two kilobytes
-of arguments. ``general_packet`` and ``flow_setup`` are therefore inlined (each from a
-single call site, to keep the compile time down); they were 40 % of a flow setup's time as
-calls. The other way round, ``emit`` and ``_drop`` are ordinary calls: they sit on cold
-paths (tracing, drops) at dozens of sites, and inlining each copy cost compile time, not
-speed.
+of arguments; ``general_packet`` is therefore inlined into ``process_batch`` (from its one
+call site). But compile time grows faster than the code it compiles: with ``flow_setup``
+inlined too, ``process_batch`` took 104 s and 3.1 GB to compile; with ``flow_setup``,
+``forward`` (the slow path's routing) and ``_stateless`` (the gateway's) as ordinary calls,
+38 s and 0.6 GB, and the same packets and flow setups per second (one call per flow setup,
+none on the fast path; the measurements are in docs/performance.md). ``emit`` and ``_drop``
+are ordinary calls too: they sit on cold paths (tracing, drops) at dozens of sites.
 """
 
 from __future__ import annotations
@@ -266,7 +268,7 @@ def _output(kt: KernelTables, cnt: Counters, p, nh: int, trace: np.ndarray, tcou
         _drop(cnt, p, DROP_DISCARD, trace, tcount, i, node)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, _nrt=False)
 def forward(kt: KernelTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: int, label_nh: int, routed: bool, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """Route the (rewritten) packet and hand it to its nexthop.
 
@@ -388,7 +390,7 @@ def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_n
     e.last = now
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, _nrt=False)
 def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index: int, vrf: int, key_nh: int, src_vif: int, label_nh: int, now: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int, keep_slot: int) -> int:
     """The agent's decision for a new flow, and the installation of both flows.
 
@@ -640,7 +642,7 @@ def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index:
     return f
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, _nrt=False)
 def _stateless(kt: KernelTables, cnt: Counters, p, vrf: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """A packet on an interface without the policy flag (the SDN gateway): routed, no flow."""
     rid, nh = _route(kt, vrf, p.out_dip)
@@ -854,7 +856,7 @@ def process_batch(
     hold_queue: int,
     trace: np.ndarray,
     tcount: np.ndarray,
-    only_here: bool = False,
+    only_here: bool,
 ) -> int:
     """Run every pending (or held) packet of ``pkts`` through this node. Returns the number
     of flow setups done, which ``max_setups`` bounds (beyond it new flows wait in HOLD).
