@@ -10,6 +10,15 @@ from controlplane.cluster import Cluster
 from controlplane.config import ClusterConfig
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels() -> None:
+    """Compile the kernels once, in one process, before any test forwards a packet: every
+    test then runs on the compiled engine, as a warm install does."""
+    from vrouter.dataplane.background_compile import wait
+
+    wait()
+
+
 @pytest.fixture
 def cluster() -> Cluster:
     """A fresh cluster with the default configuration (two workers)."""
