@@ -1,0 +1,128 @@
+"""The interpreted engine is the compiled kernel, run by Python: same rows, same trace events,
+same flow setups and counters, on the differential test's generated clusters and traffic.
+
+A cold install answers its first commands on the interpreted engine
+(:mod:`vrouter.dataplane.engine`), so every difference here is an answer a new user would get
+wrong. Two simulations of one generated cluster get the same batches, one per engine; the
+batches are every packet's whole row, traced, and ageing in between.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from test_reference_differential import Conversation, World, clusters, conversations, raw_rows
+
+from controlplane.config import ClusterConfig
+from controlplane.errors import InputError
+from vrouter.dataplane import engine
+from vrouter.dataplane.packets import new_batch
+from vrouter.sim import Simulation
+from vrouter.traffic import first_packets, resolve_source, resolve_target
+
+EXAMPLES = int(os.environ.get("VRSIM_ENGINE_EXAMPLES", "80"))
+TRACE_CAPACITY = 20_000  # more events than any generated batch makes: nothing is cut
+
+
+def assert_same_rows(compiled: np.ndarray, interpreted: np.ndarray, what: str) -> None:
+    """Field by field, naming the first row that differs."""
+    assert compiled.dtype == interpreted.dtype and len(compiled) == len(interpreted), what
+    for name in compiled.dtype.names:
+        differs = np.flatnonzero(compiled[name] != interpreted[name])
+        if differs.size:
+            i = int(differs[0])
+            raise AssertionError(f"{what}: {name} differs first in row {i}: compiled {compiled[i]}, interpreted {interpreted[i]}")
+
+
+def run_both(pair: tuple[Simulation, Simulation], batch: np.ndarray, max_setups: int | None, what: str) -> np.ndarray:
+    """Run one batch on each engine and hold everything it produced equal; the compiled rows."""
+    sim_c, sim_i = pair
+    c = sim_c.fabric.run(batch.copy(), trace_capacity=TRACE_CAPACITY, max_setups=max_setups, engine=engine.COMPILED)
+    i = sim_i.fabric.run(batch.copy(), trace_capacity=TRACE_CAPACITY, max_setups=max_setups, engine=engine.INTERPRETED)
+    assert (c.engine, i.engine) == ("compiled", "interpreted")
+    assert len(c.trace) < TRACE_CAPACITY, "the trace buffer filled: raise TRACE_CAPACITY"
+    assert_same_rows(c.packets, i.packets, f"{what}: packets")
+    assert_same_rows(c.trace, i.trace, f"{what}: trace events")
+    assert (c.flow_setups, c.delivered, c.dropped, c.drops_by_reason) == (i.flow_setups, i.delivered, i.dropped, i.drops_by_reason), what
+    assert sim_c.fabric.drop_counters() == sim_i.fabric.drop_counters(), f"{what}: dropstats"
+    return c.packets
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+@given(cluster=clusters(), data=st.data())
+def test_interpreted_engine_agrees_with_the_compiled_kernel(cluster: tuple[dict, list[dict]], data: st.DataObject) -> None:
+    config_dict, objects = cluster
+    config = ClusterConfig.model_validate(config_dict)
+    try:
+        pair = (Simulation.from_objects(objects, config), Simulation.from_objects(objects, config))
+        pair[0].nodes, pair[1].nodes
+    except InputError:
+        assume(False)
+    world = World(pair[0])
+    talks: list[Conversation] = []
+    for step in range(data.draw(st.integers(1, 5), label="batches")):
+        parts: list[np.ndarray] = []
+        owners: list[Conversation] = []
+        for talk in talks:
+            if talk.final is not None and data.draw(st.booleans(), label="go on"):
+                parts.append(talk.next_packets(data.draw(st.sampled_from(talk.options()), label="next")))
+        for _ in range(data.draw(st.integers(0, 3), label="new conversations")):
+            first = data.draw(conversations(world), label="conversation")
+            if first is not None:
+                owners.append(Conversation(first))
+                parts.append(first)
+        n_raw = data.draw(st.integers(0, 8), label="raw rows")
+        if n_raw:
+            parts.append(data.draw(raw_rows(world, n_raw), label="raw"))
+        if not parts:
+            continue
+        batch = np.concatenate(parts)
+        max_setups = data.draw(st.one_of(st.none(), st.integers(1, 4)), label="max_setups")
+        rows = run_both(pair, batch, max_setups, f"batch {step}")
+        offset = 0
+        for part in parts:  # the conversations started here go on from where they arrived
+            for talk in owners:
+                if talk.sent is part:
+                    talk.final = rows[offset : offset + len(part)]
+            offset += len(part)
+        talks += owners
+        seconds = data.draw(st.sampled_from([0, 0, 100, 200]), label="advance")
+        if seconds:
+            assert pair[0].fabric.advance(seconds) == pair[1].fabric.advance(seconds)
+
+
+def test_interpreted_engine_traces_a_service_like_the_compiled_kernel() -> None:
+    """A fixed case that always runs: a ClusterIP's ECMP, DNAT and the replies' reverse NAT."""
+    pods = [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"web-{i}", "namespace": "default", "labels": {"app": "web"}},
+         "spec": {"nodeName": node, "containers": [{"name": "c", "image": "nginx"}]}}
+        for i, node in enumerate(("worker01", "worker02", "worker02"))
+    ]
+    client = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": "default"},
+              "spec": {"nodeName": "worker01", "containers": [{"name": "c", "image": "busybox"}]}}
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    pair = (Simulation.from_objects([*pods, client, svc]), Simulation.from_objects([*pods, client, svc]))
+    first = first_packets(resolve_source(pair[0], "default/client"), resolve_target(pair[0], "service/default/web", 80), 6, 12)
+    rows = run_both(pair, first, None, "client → ClusterIP")
+    assert len(np.unique(rows["out_dip"])) == 3, "the flows should spread over the three members"
+    replies = Conversation(first)
+    replies.final = rows
+    run_both(pair, replies.next_packets("answer"), None, "replies")
+    run_both(pair, new_batch(0), None, "an empty batch")
+
+
+@pytest.mark.parametrize("name", ["compiled", "interpreted"])
+def test_forced_engine_is_the_one_that_runs(name: str) -> None:
+    sim = Simulation.from_objects([])
+    with engine.forced(name):
+        result = sim.fabric.run(new_batch(1))
+    assert result.engine == name and sim.fabric.engines == {name: 1}
