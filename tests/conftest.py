@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -12,10 +13,13 @@ from controlplane.config import ClusterConfig
 
 @pytest.fixture(scope="session", autouse=True)
 def compiled_kernels() -> None:
-    """Compile the kernels once, in one process, before any test forwards a packet: every
-    test then runs on the compiled engine, as a warm install does."""
+    """Compile the kernels once, in one process, before any test forwards a packet, and run
+    every test on them: small runs would otherwise start on the interpreter (the ``auto``
+    engine's tiering), and the suite is the compiled kernel's test. The engine tests choose
+    engines themselves; ``VRSIM_ENGINE=interpreted pytest`` runs the suite interpreted."""
     from vrouter.dataplane.background_compile import wait
 
+    os.environ.setdefault("VRSIM_ENGINE", "compiled")  # CLI subprocesses inherit it
     wait()
 
 

@@ -218,3 +218,27 @@ def test_get_events_and_help() -> None:
     for command in ("run", "get", "trace", "reach", "vrouter", "ping", "connect", "http"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def test_engine_option_chooses_the_engine_and_the_output_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VRSIM_ENGINE", "compiled")  # restored afterwards: --engine sets it for the process
+    compiled = invoke("run", ISOLATION, "--json")
+    assert json.loads(compiled.stdout)["scenarios"][0]["engine"] == "compiled"
+    result = invoke("--engine", "interpreted", "run", ISOLATION, "--json")
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 0 and doc["scenarios"][0]["engine"] == "interpreted"
+    assert doc["scenarios"][0]["checks"] == json.loads(compiled.stdout)["scenarios"][0]["checks"]
+    human = invoke("--engine", "interpreted", "run", ISOLATION)
+    assert "engine interpreted (as asked)" in human.stdout
+    assert "engine" not in invoke("--engine", "compiled", "run", ISOLATION).stdout.splitlines()[-1]
+    traced = json.loads(invoke("--engine", "interpreted", "trace", "-f", ISOLATION, "default/busybox", "ns-non-isolated/busybox", "--json").stdout)
+    assert traced["engine"] == "interpreted"
+
+
+@pytest.mark.parametrize("args", [("--engine", "turbo", "get", "pods", "-f", ISOLATION)])
+def test_unknown_engine_is_exit_2(args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2 and "turbo" in result.stdout + result.stderr
+    monkeypatch.setenv("VRSIM_ENGINE", "turbo")
+    result = invoke("get", "pods", "-f", ISOLATION)
+    assert result.exit_code == 2 and "VRSIM_ENGINE='turbo'" in result.stdout + result.stderr

@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_reference_differential import Conversation, World, clusters, conversations, raw_rows
+from test_reference_differential import (
+    Conversation,
+    World,
+    clusters,
+    conversations,
+    raw_rows,
+)
 
 from controlplane.config import ClusterConfig
 from controlplane.errors import InputError
@@ -126,3 +132,68 @@ def test_forced_engine_is_the_one_that_runs(name: str) -> None:
     with engine.forced(name):
         result = sim.fabric.run(new_batch(1))
     assert result.engine == name and sim.fabric.engines == {name: 1}
+
+
+# ------------------------------------------------------------------ which engine auto picks
+
+
+class Choice:
+    """engine_for with a fresh process's state and a fake cache / background compile."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, ready: bool) -> None:
+        self.started = 0
+        self.waited = 0
+        self.ready = ready
+        monkeypatch.setattr(engine, "_interpreted_packets", 0)
+        monkeypatch.setattr(engine, "_tiered_up", False)
+        monkeypatch.setattr(engine, "_why_interpreted", "")
+        monkeypatch.setattr(engine, "kernels_ready", lambda: self.ready)
+        monkeypatch.setattr(engine.background_compile, "start", self._start)
+        monkeypatch.setattr(engine.background_compile, "wait", self._wait)
+        monkeypatch.setenv("VRSIM_ENGINE", "auto")
+
+    def _start(self) -> None:
+        self.started += 1
+
+    def _wait(self) -> None:
+        self.waited += 1
+        self.ready = True
+
+    def names(self, *batches: int) -> list[str]:
+        return [engine.engine_for(n).name for n in batches]
+
+
+def test_auto_with_ready_kernels_interprets_a_small_run_then_stays_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    choice = Choice(monkeypatch, ready=True)
+    small = engine.SMALL_RUN // 4
+    assert choice.names(small, small, small, small, 1, 1, small) == ["interpreted"] * 4 + ["compiled"] * 3
+    assert choice.started == 0 and "quicker than loading" in engine.why_interpreted()
+
+
+def test_auto_with_ready_kernels_compiles_a_large_batch_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    choice = Choice(monkeypatch, ready=True)
+    assert choice.names(engine.SMALL_RUN + 1, 1) == ["compiled", "compiled"]
+    assert engine.why_interpreted() == ""
+
+
+def test_auto_on_a_cold_cache_interprets_while_compiling_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    choice = Choice(monkeypatch, ready=False)
+    half = engine.INTERPRET_BUDGET // 2
+    assert choice.names(half, half) == ["interpreted", "interpreted"]
+    assert choice.started >= 1 and choice.waited == 0 and "compile in the background" in engine.why_interpreted()
+    assert choice.names(1) == ["compiled"]  # past the budget: wait for the compile, then compiled
+    assert choice.waited == 1
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("compiled", "compiled"), ("interpreted", "interpreted")])
+def test_an_asked_engine_is_used_for_every_batch(monkeypatch: pytest.MonkeyPatch, mode: str, expected: str) -> None:
+    choice = Choice(monkeypatch, ready=False)
+    monkeypatch.setenv("VRSIM_ENGINE", mode)
+    assert choice.names(1, engine.INTERPRET_BUDGET * 2) == [expected] * 2
+    assert choice.started == 0
+
+
+def test_an_unknown_engine_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VRSIM_ENGINE", "turbo")
+    with pytest.raises(engine.EngineError, match="VRSIM_ENGINE='turbo'"):
+        engine.mode()

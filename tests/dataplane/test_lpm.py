@@ -120,10 +120,11 @@ def route_sets(draw: st.DrawFn) -> list[list[Route]]:
 @given(
     vrf_routes=route_sets(),
     max_chunk_bits=st.sampled_from([0, 3, lpm.DEFAULT_MAX_CHUNK_BITS]),
+    interpret=st.booleans(),
     data=st.data(),
 )
-def test_lookup_matches_reference(vrf_routes: list[list[Route]], max_chunk_bits: int, data: st.DataObject) -> None:
-    table = build_lpm([as_arrays(routes) for routes in vrf_routes], max_chunk_bits=max_chunk_bits)
+def test_lookup_matches_reference(vrf_routes: list[list[Route]], max_chunk_bits: int, interpret: bool, data: st.DataObject) -> None:
+    table = build_lpm([as_arrays(routes) for routes in vrf_routes], max_chunk_bits=max_chunk_bits, interpret=interpret)
     n_vrfs = len(vrf_routes)
     queries = []
     for vrf, routes in enumerate(vrf_routes):
@@ -133,6 +134,29 @@ def test_lookup_matches_reference(vrf_routes: list[list[Route]], max_chunk_bits:
         queries += [((vrf + 1) % n_vrfs, addr) for addr in boundary_addresses(routes)]
     queries += [(vrf, 0x0A2F_FFFC) for vrf in (-1, n_vrfs, n_vrfs + 7, -(2**40))]
     assert_matches_reference(table, vrf_routes, queries)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(vrf_routes=route_sets(), max_chunk_bits=st.sampled_from([0, 3, lpm.DEFAULT_MAX_CHUNK_BITS]))
+def test_interpreted_builder_builds_the_compiled_builders_table(vrf_routes: list[list[Route]], max_chunk_bits: int) -> None:
+    """Small tables are built on the interpreter (no compiled builder to load): array for array
+    the same table."""
+    routes = [as_arrays(r) for r in vrf_routes]
+    compiled = build_lpm(routes, max_chunk_bits=max_chunk_bits, interpret=False)
+    interpreted = build_lpm(routes, max_chunk_bits=max_chunk_bits, interpret=True)
+    for name, array in compiled._asdict().items():
+        other = getattr(interpreted, name)
+        assert array.dtype == other.dtype and np.array_equal(array, other), name
+
+
+def test_builder_interprets_small_tables_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    used: list[str] = []
+    monkeypatch.setattr(lpm, "interpreted", lambda kernel: used.append(kernel.py_func.__name__) or kernel)
+    build_lpm([as_arrays([(0x0A000000, 8, 1)] * lpm.SMALL_TABLE)])
+    assert "_prefixes_to_ranges" in used
+    used.clear()
+    build_lpm([as_arrays([(0x0A000000, 8, 1)] * (lpm.SMALL_TABLE + 1))])
+    assert used == []
 
 
 # --------------------------------------------------------------------------

@@ -7,7 +7,6 @@ redirected output gets neither (stdout stays the command's answer alone).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ def engine_note(engine: str) -> str:
     """The words the human output adds when the compiled kernels did not (all) answer."""
     if engine in (COMPILED, "none"):
         return ""
-    if os.environ.get("VRSIM_ENGINE", "").strip().lower() == "interpreted":
-        return f"engine {engine} (as asked)"
-    return f"engine {engine} (the compiled kernels were not ready; they compile in the background, once per install)"
+    from vrouter.dataplane.engine import why_interpreted
+
+    why = why_interpreted()
+    return f"engine {engine} ({why})" if why else f"engine {engine}"

@@ -8,10 +8,17 @@ flow tables and counters, so one simulation may use both, batch by batch.
 
 Modes (``VRSIM_ENGINE`` or ``vrsim --engine``):
 
-- ``auto`` (the default): compiled when the kernels are in the cache. On a cold cache, the
-  first :data:`INTERPRET_BUDGET` packets of a process run interpreted while a background
-  process compiles the kernels for the next command; past that budget the process waits for
-  that compile (the status line says so) and goes on compiled.
+- ``auto`` (the default) tiers like a JIT: a process starts on the interpreter and moves to
+  the compiled kernels once it has forwarded enough packets for them to pay off.
+
+  - Kernels in the cache: the first :data:`SMALL_RUN` packets run interpreted. Loading the
+    compiled kernels costs about 0.3 s (numba's compiler state and the cached machine code),
+    which is what the interpreter takes for about 1,500 packets: an article scenario's pings
+    or a trace answer sooner without them. Past that, compiled.
+  - A cold cache: the first :data:`INTERPRET_BUDGET` packets run interpreted while a
+    background process compiles the kernels for the next command; past that budget the
+    process waits for that compile (the status line says so) and goes on compiled.
+
 - ``compiled``: always compiled; compiles here, once, when the cache is cold.
 - ``interpreted``: always interpreted (slow; for tests, debugging and tiny machines).
 
@@ -35,7 +42,8 @@ from vrouter.dataplane.interpreted import interpreted
 from vrouter.dataplane.kernel_cache import kernels_ready
 
 MODES = ("auto", "compiled", "interpreted")
-INTERPRET_BUDGET = 20_000  # packets a process forwards interpreted before it waits for the compile
+INTERPRET_BUDGET = 20_000  # packets a process forwards interpreted on a cold cache before it waits for the compile
+SMALL_RUN = 1_000  # packets a process forwards interpreted when the compiled kernels are ready
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ def mode() -> str:
 
 _forced: list[Engine] = []
 _interpreted_packets = 0
+_tiered_up = False
+_why_interpreted = ""
 
 
 @contextmanager
@@ -82,16 +92,28 @@ def forced(name: str) -> Iterator[None]:
 
 def engine_for(packets: int) -> Engine:
     """The engine for a batch of ``packets`` packets (see the module's docstring)."""
-    global _interpreted_packets
+    global _interpreted_packets, _tiered_up, _why_interpreted
     if _forced:
         return _forced[-1]
     chosen = mode()
     if chosen == "interpreted":
+        _why_interpreted = "as asked"
         return INTERPRETED
-    if chosen == "auto" and not kernels_ready():
-        if _interpreted_packets + packets <= INTERPRET_BUDGET:
+    if chosen == "auto" and not _tiered_up:
+        ready = kernels_ready()
+        if _interpreted_packets + packets <= (SMALL_RUN if ready else INTERPRET_BUDGET):
             _interpreted_packets += packets
-            background_compile.start()
+            if ready:
+                _why_interpreted = _why_interpreted or "small runs start on the interpreter: quicker than loading the compiled kernels"
+            else:
+                _why_interpreted = "the compiled kernels were not ready; they compile in the background, once per install"
+                background_compile.start()
             return INTERPRETED
     background_compile.wait()
+    _tiered_up = True  # the compiled kernels are loaded now: no reason to go back
     return COMPILED
+
+
+def why_interpreted() -> str:
+    """Why this process ran batches on the interpreter ("" if it did not): for the output."""
+    return _why_interpreted

@@ -35,12 +35,13 @@ prefetches the slices, then answers without branching on loaded data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
+from vrouter.dataplane.interpreted import interpreted
 from vrouter.dataplane.prefetch import prefetch
 
 __all__ = ["LpmTable", "build_lpm", "lpm_lookup", "lpm_lookup_batch", "lpm_nbytes"]
@@ -61,6 +62,11 @@ chunks lie in a single range and are answered by the first level alone."""
 SCAN_WIDTH = 4
 """Slices of up to this many entries are searched branch-free in a batch;
 ``ranges`` ends with this many padding entries so such a scan stays in bounds."""
+
+SMALL_TABLE = 2_048
+"""Routes up to which :func:`build_lpm` runs its loops on the interpreter (the same source,
+:mod:`vrouter.dataplane.interpreted`): loading the compiled builder costs about 0.3 s, more
+than the interpreter takes for a cluster's few hundred routes."""
 
 BATCH_BLOCK = 256
 """Lookups per block in :func:`lpm_lookup_batch`: enough misses in flight,
@@ -252,6 +258,7 @@ def build_lpm(
     *,
     max_chunk_bits: int = DEFAULT_MAX_CHUNK_BITS,
     extra_chunk_bits: int = DEFAULT_EXTRA_CHUNK_BITS,
+    interpret: bool | None = None,
 ) -> LpmTable:
     """Compile the routing tables of VRFs ``0 .. len(vrf_routes) - 1``.
 
@@ -263,6 +270,8 @@ def build_lpm(
 
     ``max_chunk_bits`` caps the first level of one VRF (2**bits entries of 4
     bytes); ``extra_chunk_bits`` trades memory for fewer second-level reads.
+    ``interpret`` runs the builder's loops on the interpreter (True) or compiled (False);
+    by default, interpreted up to :data:`SMALL_TABLE` routes. The table is the same.
 
     Examples
     --------
@@ -290,6 +299,9 @@ def build_lpm(
         raise ValueError(f"at most {_MAX_VRFS - 1} VRFs are supported, got {n_vrfs}")
 
     prefixes, lengths, values, vrf_ids = _concatenate_routes(vrf_routes)
+    if interpret is None:
+        interpret = prefixes.shape[0] <= SMALL_TABLE
+    run = interpreted if interpret else (lambda kernel: kernel)
     masks = _prefix_masks(lengths)
     prefixes &= masks
 
@@ -311,30 +323,31 @@ def build_lpm(
     route_offsets = np.zeros(n_vrfs + 2, dtype=np.int64)
     np.cumsum(np.bincount(vrf_ids[order], minlength=n_vrfs + 1), out=route_offsets[1:])
 
-    range_offsets, range_starts, range_values = _prefixes_to_ranges(
+    range_offsets, range_starts, range_values = run(_prefixes_to_ranges)(
         route_offsets,
         prefixes[order],
         ~masks[order],  # host mask: the prefix covers [prefix, prefix | host_mask]
         values[order],
     )
     chunk_bits = _choose_chunk_bits(np.diff(range_offsets), max_chunk_bits, extra_chunk_bits)
-    vrf_chunks, chunks, ranges = _ranges_to_chunks(range_offsets, range_starts, range_values, chunk_bits)
+    vrf_chunks, chunks, ranges = run(_ranges_to_chunks)(range_offsets, range_starts, range_values, chunk_bits)
     hosts = lengths[order] == _MAX_PREFIX_LEN
     host_keys, host_values = _host_table(
         (vrf_ids[order][hosts].astype(np.uint64) << np.uint64(32)) | prefixes[order][hosts].astype(np.uint64),
         values[order][hosts],
+        run(_fill_hosts),
     )
     return LpmTable(vrf_chunks=vrf_chunks, chunks=chunks, ranges=ranges, host_keys=host_keys, host_values=host_values)
 
 
-def _host_table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _host_table(keys: np.ndarray, values: np.ndarray, fill_hosts: Callable[..., None]) -> tuple[np.ndarray, np.ndarray]:
     """Open-addressing table of the /32 routes, at most half full (keys are unique)."""
     size = 2
     while size < 2 * keys.shape[0]:
         size *= 2
     table_keys = np.full(size, HOST_EMPTY, dtype=np.uint64)
     table_values = np.full(size, -1, dtype=np.int32)
-    _fill_hosts(keys, values.astype(np.int32), table_keys, table_values)
+    fill_hosts(keys, values.astype(np.int32), table_keys, table_values)
     return table_keys, table_values
 
 
