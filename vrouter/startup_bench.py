@@ -1,0 +1,170 @@
+"""How soon vrsim answers: the figures ``vrsim bench --startup`` reports.
+
+What a new user meets first is not the packet rate but the wait: ``--help``, a ``get``, the
+first ``run`` on a fresh install, the first ``trace``, a run once the kernels are compiled,
+and the compile itself. Each is measured the way a user meets it: a fresh process (the
+``vrsim`` command), a kernel cache directory of its own, empty unless the figure is about a
+warm cache (runs print JSON, which names the engine that answered). Wall time is the user's
+wait; CPU time and peak RSS come from the operating system's accounting of that one process
+(``wait4``), so a background compile the command starts is not counted as the command's — it
+is measured on its own, as ``vrsim warmup``.
+
+This module is plain Python and never imports numba: every number comes from a child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from vrouter.figures import BenchResult
+
+ARTICLE_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "article" / "namespace-isolation.yaml"
+
+# the targets a first minute is held to (issue: first answer in seconds)
+HELP_CPU_SECONDS = 0.3
+GET_SECONDS = 1.5
+FIRST_ANSWER_SECONDS = 20.0
+FIRST_ANSWER_MIB = 1024.0
+WARM_RUN_SECONDS = 0.8
+
+
+@dataclass
+class Measured:
+    """One command in one fresh process."""
+
+    wall: float  # seconds, start to exit
+    cpu: float  # user + system seconds of that process alone
+    rss_mib: float  # its peak resident memory
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def vrsim_command() -> list[str]:
+    """How a user starts vrsim here: the installed ``vrsim`` script beside this Python, else
+    the module (a source tree)."""
+    script = Path(sys.executable).with_name("vrsim")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "vrouter.cli.main"]
+
+
+def measure(args: list[str], env: dict[str, str]) -> Measured:
+    """Run ``args`` to completion and account for that process alone."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            wall=wall,
+            cpu=usage.ru_utime + usage.ru_stime,
+            rss_mib=usage.ru_maxrss / 1024,  # Linux reports KiB
+            exit_code=process.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+        )
+
+
+def trace_endpoints(scenario: Path) -> tuple[str, str]:
+    """The first ping or connect of a scenario: what its first ``trace`` follows."""
+    doc = yaml.safe_load(scenario.read_text())
+    for step in doc.get("steps") or []:
+        for kind in ("ping", "connect"):
+            if isinstance(step, dict) and isinstance(step.get(kind), dict):
+                return str(step[kind]["from"]), str(step[kind]["to"])
+    raise ValueError(f"{scenario}: no ping or connect step to trace")
+
+
+class StartupBench:
+    """The figures, in an order that keeps one compile from running beside another figure."""
+
+    def __init__(self, scenario: Path = ARTICLE_SCENARIO, step: Callable[[str], None] | None = None) -> None:
+        self.scenario = scenario
+        self.step = step or (lambda _: None)
+        self.result = BenchResult()
+        self.workdir = Path(tempfile.mkdtemp(prefix="vrsim-startup-"))
+        self.vrsim = vrsim_command()
+
+    def env(self, cache: str, **extra: str) -> dict[str, str]:
+        """The environment of one measured process: its own kernel cache, the auto engine."""
+        env = {k: v for k, v in os.environ.items() if k not in ("VRSIM_ENGINE", "NUMBA_CACHE_DIR", "VRSIM_BACKGROUND_COMPILE")}
+        return env | {"VRSIM_CACHE_DIR": str(self.workdir / cache), "COLUMNS": "80"} | extra
+
+    def run_vrsim(self, cache: str, *args: str, **extra: str) -> Measured:
+        measured = measure([*self.vrsim, *args], self.env(cache, **extra))
+        if measured.exit_code != 0:
+            raise RuntimeError(f"vrsim {' '.join(args)} exited {measured.exit_code}:\n{measured.stderr[-2000:]}")
+        return measured
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self.step(name)
+        yield
+
+    def run(self) -> BenchResult:
+        try:
+            return self._run()
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _run(self) -> BenchResult:
+        r = self.result
+        scenario = str(self.scenario)
+        source, target = trace_endpoints(self.scenario)
+        name = self.scenario.stem
+        with self.phase("vrsim --help"):
+            helps = [self.run_vrsim("empty", "--help") for _ in range(3)]
+            cpu = statistics.median(m.cpu for m in helps)
+            r.add("vrsim --help, CPU", cpu, "s", HELP_CPU_SECONDS, higher=False, key="help_cpu_seconds",
+                  note=f"wall {statistics.median(m.wall for m in helps):.2f} s")
+        with self.phase("vrsim get, cold cache"):
+            got = self.run_vrsim("get", "get", "pods", "-A", "-f", scenario)
+            r.add("vrsim get pods -A, cold cache", got.wall, "s", GET_SECONDS, higher=False, key="get_seconds", note=f"{got.rss_mib:.0f} MiB")
+        with self.phase("first vrsim run, empty cache"):
+            first = self.run_vrsim("installed", "run", scenario, "--json")
+            r.add(f"first vrsim run {name}", first.wall, "s", FIRST_ANSWER_SECONDS, higher=False, key="first_run_seconds",
+                  note=f"empty cache; {_engine(first.stdout)}")
+            r.add("  its peak RSS", first.rss_mib, "MiB", FIRST_ANSWER_MIB, higher=False, key="first_run_mib")
+        with self.phase("the compile that first run started, in the background"):
+            waited = json.loads(self.run_vrsim("installed", "warmup", "--json").stdout)
+            r.add("background compile (once per install)", float(waited.get("compileSeconds", float("nan"))), "s",
+                  key="background_compile_seconds", note="while the first answers are interpreted")
+        with self.phase("warm vrsim run"):
+            warm = [self.run_vrsim("installed", "run", scenario, "--json") for _ in range(3)]
+            r.add(f"warm vrsim run {name}", statistics.median(m.wall for m in warm), "s", WARM_RUN_SECONDS, higher=False,
+                  key="warm_run_seconds", note=f"median of 3; {max(m.rss_mib for m in warm):.0f} MiB; {_engine(warm[-1].stdout)}")
+            traced = self.run_vrsim("installed", "trace", "-f", scenario, source, target)
+            r.add("warm vrsim trace", traced.wall, "s", key="warm_trace_seconds", note=f"{traced.rss_mib:.0f} MiB")
+        with self.phase("first vrsim trace, empty cache"):
+            # no background compile here: the next figure compiles this cache in the foreground
+            cold = self.run_vrsim("fresh", "trace", "-f", scenario, source, target, VRSIM_BACKGROUND_COMPILE="0")
+            r.add("first vrsim trace", cold.wall, "s", FIRST_ANSWER_SECONDS, higher=False, key="first_trace_seconds", note="empty cache")
+            r.add("  its peak RSS", cold.rss_mib, "MiB", FIRST_ANSWER_MIB, higher=False, key="first_trace_mib")
+        with self.phase("compiling the kernels (python -m vrouter.warmup)"):
+            compiled = measure([sys.executable, "-m", "vrouter.warmup"], self.env("fresh"))
+            if compiled.exit_code != 0:
+                raise RuntimeError(f"the kernels did not compile:\n{compiled.stderr[-2000:]}")
+            r.add("compile, in the foreground (vrsim warmup)", compiled.wall, "s", key="compile_seconds", note="2 cores")
+            r.add("  its peak RSS", compiled.rss_mib, "MiB", FIRST_ANSWER_MIB, higher=False, key="compile_mib")
+        return r
+
+
+def _engine(stdout: str) -> str:
+    """Which engine a ``run --json`` used."""
+    engines = {scenario.get("engine", "?") for scenario in json.loads(stdout)["scenarios"]}
+    return "engine " + "+".join(sorted(engines))
