@@ -31,7 +31,16 @@ import yaml
 
 from vrouter.figures import BenchResult
 
-ARTICLE_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "article" / "namespace-isolation.yaml"
+ARTICLE_SCENARIO = Path("scenarios") / "article" / "namespace-isolation.yaml"
+
+
+def default_scenario() -> Path:
+    """The article's namespace-isolation scenario: in the working directory (a clone of vrsim),
+    else beside the package (a source tree)."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (root / ARTICLE_SCENARIO).is_file():
+            return root / ARTICLE_SCENARIO
+    return ARTICLE_SCENARIO
 
 # the targets a first minute is held to (issue: first answer in seconds)
 HELP_CPU_SECONDS = 0.3
@@ -93,7 +102,7 @@ def trace_endpoints(scenario: Path) -> tuple[str, str]:
 class StartupBench:
     """The figures, in an order that keeps one compile from running beside another figure."""
 
-    def __init__(self, scenario: Path = ARTICLE_SCENARIO, step: Callable[[str], None] | None = None) -> None:
+    def __init__(self, scenario: Path, step: Callable[[str], None] | None = None) -> None:
         self.scenario = scenario
         self.step = step or (lambda _: None)
         self.result = BenchResult()

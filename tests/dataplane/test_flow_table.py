@@ -15,7 +15,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from numba import njit, types
+from numba import types
 
 from vrouter.dataplane.flow_table import (
     FLOW_INVALID_KEY,
@@ -31,6 +31,7 @@ from vrouter.dataplane.flow_table import (
     pack_key,
     unpack_key,
 )
+from vrouter.dataplane.kernel import kernel
 
 MAX_NH = 2**24 - 1
 U32 = 0xFFFFFFFF
@@ -208,27 +209,27 @@ def test_key_nh_zero_is_rejected_and_never_matches_free_entries() -> None:
     assert t.n_used[0] == 0 and not t.keys.any()
 
 
-# ---------------------------------------------------------------- callable from other njit kernels
+# ------------------------------------------------------------- callable from other kernels
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _kernel_insert(t, key):
     w0, w1, w2, w3 = pack_key(key[0], key[1], key[2], key[3], key[4], key[5])
     return flow_find_or_insert(t, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _kernel_find(t, key):
     w0, w1, w2, w3 = pack_key(key[0], key[1], key[2], key[3], key[4], key[5])
     return flow_find(t, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _kernel_delete(t, index):
     flow_delete(t, index)
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _kernel_round_trip(t, keys_u32):
     """Insert, look up, read back and delete a batch entirely inside numba."""
     n = keys_u32.shape[0]
@@ -252,7 +253,7 @@ def _kernel_round_trip(t, keys_u32):
     return all_absent, same, readback_ok, used_after_insert, t.n_used[0], t.n_overflow_used[0]
 
 
-def test_operations_callable_from_njit_kernels() -> None:
+def test_operations_callable_from_other_kernels() -> None:
     t = new_flow_table(64)
     words = np.array([py_pack((7, i, 2 * i, 6, 1000 + i, 80)) for i in range(40)], dtype=np.uint32)
     all_absent, same, readback_ok, used_after_insert, used_end, overflow_end = _kernel_round_trip(t, words)

@@ -20,8 +20,10 @@ from vrouter.dataplane import kernel_cache
 
 PACKAGE_ROOT = Path(kernel_cache.__file__).resolve().parents[2]
 
-WHERE = (
-    "import json, numba.core.config as c, vrouter.dataplane;"
+WHERE = (  # where this process's kernels go once numba is loaded (kernels bound, none compiled)
+    "import json, vrouter.dataplane.pipeline;"
+    "from vrouter.dataplane.kernel import compile_kernels; compile_kernels();"
+    "import numba.core.config as c;"
     "from vrouter.dataplane.kernel_cache import kernel_directory, kernels_ready;"
     "print(json.dumps([str(kernel_directory()), c.CACHE_DIR, kernels_ready()]))"
 )

@@ -8,10 +8,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from numba import njit
 
 from vrouter.dataplane import lpm
-from vrouter.dataplane.lpm import LpmTable, build_lpm, lpm_lookup, lpm_lookup_batch, lpm_nbytes
+from vrouter.dataplane.kernel import kernel
+from vrouter.dataplane.lpm import (
+    LpmTable,
+    build_lpm,
+    lpm_lookup,
+    lpm_lookup_batch,
+    lpm_nbytes,
+)
 
 Route = tuple[int, int, int]  # (prefix, length, value)
 INT32_MAX = 2**31 - 1
@@ -45,7 +51,7 @@ def as_arrays(routes: list[Route]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def lookup_each(table: LpmTable, vrfs: np.ndarray, addrs: np.ndarray) -> np.ndarray:
     """lpm_lookup called from another cache=True kernel, as the dataplane does."""
     out = np.empty(addrs.shape[0], dtype=np.int32)

@@ -659,11 +659,11 @@ def _startup_bench(scenario: Path | None, as_json: bool) -> None:
     """``vrsim bench --startup``: see :mod:`vrouter.startup_bench`."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from vrouter.startup_bench import ARTICLE_SCENARIO, StartupBench, trace_endpoints
+    from vrouter.startup_bench import StartupBench, default_scenario, trace_endpoints
 
-    scenario = scenario or ARTICLE_SCENARIO
+    scenario = scenario or default_scenario()
     if not scenario.is_file():
-        fail(InputError(f"{scenario}: no such scenario file (--scenario names one; the default is the article's, in a clone of vrsim)"))
+        fail(InputError(f"{scenario}: no such scenario file (--scenario names one; the default is the article's, in the root of a clone of vrsim)"))
     try:
         trace_endpoints(scenario)
     except (ValueError, OSError) as exc:

@@ -10,8 +10,8 @@ choice uses the same hash: deterministic per connection, even across connections
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from vrouter.dataplane.kernel import kernel
 from vrouter.dataplane.packed import KernelTables
 
 FIELD_SIP = 1
@@ -21,7 +21,7 @@ FIELD_SPORT = 8
 FIELD_DPORT = 16
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _mix(h: np.uint32, k: np.uint32) -> np.uint32:
     k = np.uint32(k * np.uint32(0xCC9E2D51))
     k = np.uint32((k << np.uint32(15)) | (k >> np.uint32(17)))
@@ -31,7 +31,7 @@ def _mix(h: np.uint32, k: np.uint32) -> np.uint32:
     return np.uint32(h * np.uint32(5) + np.uint32(0xE6546B64))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def ecmp_hash(sip: int, dip: int, proto: int, sport: int, dport: int, fields: int) -> np.uint32:
     """MurmurHash3-style hash of the selected fields, seeded apart from the flow-table hash.
 
@@ -56,7 +56,7 @@ def ecmp_hash(sip: int, dip: int, proto: int, sport: int, dport: int, fields: in
     return np.uint32(h ^ (h >> np.uint32(16)))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def ecmp_choose(kt: KernelTables, composite: int, h: np.uint32) -> tuple[int, int]:
     """(slot, member nexthop) for hash ``h``: the hashed slot, or an active one if it is a hole.
 
@@ -85,7 +85,7 @@ def ecmp_choose(kt: KernelTables, composite: int, h: np.uint32) -> tuple[int, in
     return -1, -1  # pragma: no cover
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def ecmp_member(kt: KernelTables, composite: int, slot: int) -> int:
     """The member in ``slot``, or -1 for a hole or a slot past the end."""
     if slot < 0 or slot >= kt.nhs[composite].member_len:

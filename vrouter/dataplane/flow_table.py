@@ -29,7 +29,7 @@ stack threaded through the same ``overflow_next`` array, starting at
 order, and a deleted overflow entry is the next one reused. New overflow
 entries are PREPENDED to their bucket's chain (O(1), newest flows first).
 
-All operations are ``@njit`` and take the ``FlowKeyTable`` as an argument, so
+All operations are kernels (``@kernel``, numba's ``@njit``) and take the ``FlowKeyTable`` as an argument, so
 they can be called from other numba kernels.
 """
 
@@ -39,8 +39,8 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
+from vrouter.dataplane.kernel import kernel
 from vrouter.dataplane.prefetch import prefetch
 
 __all__ = [
@@ -173,19 +173,19 @@ def new_flow_table(n_entries: int = 512 * 1024, overflow_fraction: float = 0.2) 
     )
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def table_n_main(t: FlowKeyTable) -> int:
     """Number of main entries (4 per bucket); overflow indices start here."""
     return t.bucket_overflow_head.shape[0] * _BUCKET_SLOTS
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def table_n_overflow(t: FlowKeyTable) -> int:
     """Number of overflow entries."""
     return t.overflow_next.shape[0]
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def pack_key(key_nh, sip, dip, proto, sport, dport):
     """Pack a flow key into (w0, w1, w2, w3) uint32; fields are masked to their widths.
 
@@ -198,7 +198,7 @@ def pack_key(key_nh, sip, dip, proto, sport, dport):
     return w0, w1, w2, w3
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def unpack_key(w0, w1, w2, w3):
     """Inverse of pack_key: (key_nh, sip, dip, proto, sport, dport) as ints."""
     a2 = np.uint64(w2)
@@ -213,12 +213,12 @@ def unpack_key(w0, w1, w2, w3):
     )
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _rotl32(x, r):
     return ((x << r) | (x >> (_U32 - r))) & _M32
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _murmur3_mix_word(h, w):
     k = (np.uint64(w) * _C1) & _M32
     k = _rotl32(k, _U15)
@@ -228,7 +228,7 @@ def _murmur3_mix_word(h, w):
     return (h * _U5 + _C3) & _M32
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def flow_hash(w0, w1, w2, w3) -> np.uint32:
     """32-bit hash of a packed key: MurmurHash3_x86_32 of its 16 bytes, seed 0.
 
@@ -260,13 +260,13 @@ def flow_hash(w0, w1, w2, w3) -> np.uint32:
     return np.uint32(h)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _entry_matches(keys, i, w0, w1, w2, w3) -> bool:
     # Non-short-circuit '&': the four words share a cache line, one branch.
     return (keys[i, 3] == w3) & (keys[i, 0] == w0) & (keys[i, 1] == w1) & (keys[i, 2] == w2)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def flow_find(t: FlowKeyTable, w0, w1, w2, w3, h) -> np.int32:
     """Index of the key, or -1. `h` is flow_hash of the key (callers batch hashes).
 
@@ -295,7 +295,7 @@ def flow_find(t: FlowKeyTable, w0, w1, w2, w3, h) -> np.int32:
     return np.int32(-1)
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def flow_find_or_insert(t: FlowKeyTable, w0, w1, w2, w3, h):
     """(index, created): find the key, else place it; index -1 = FULL, -2 = invalid key.
 
@@ -347,7 +347,7 @@ def flow_find_or_insert(t: FlowKeyTable, w0, w1, w2, w3, h):
     return np.int32(new), True
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def flow_insert(t: FlowKeyTable, w0, w1, w2, w3, h) -> np.int32:
     """Index of the key after inserting it (existing index if already present).
 
@@ -358,7 +358,7 @@ def flow_insert(t: FlowKeyTable, w0, w1, w2, w3, h) -> np.int32:
     return index
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def flow_delete(t: FlowKeyTable, index) -> None:
     """Free entry `index`; a free or out-of-range index is a no-op.
 
@@ -397,14 +397,14 @@ def flow_delete(t: FlowKeyTable, index) -> None:
     t.n_used[0] -= 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def flow_key_at(t: FlowKeyTable, index):
     """Unpacked key (key_nh, sip, dip, proto, sport, dport) of entry `index`; all 0 if free."""
     k = t.keys
     return unpack_key(k[index, 0], k[index, 1], k[index, 2], k[index, 3])
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def flow_prefetch(t: FlowKeyTable, h) -> None:
     """Hint the CPU to fetch the main bucket of hash `h`; no effect on results.
 
@@ -415,14 +415,14 @@ def flow_prefetch(t: FlowKeyTable, h) -> None:
     prefetch(t.keys, bucket * _BUCKET_SLOTS * 4)
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def flow_hash_batch(w: np.ndarray, out: np.ndarray) -> None:
     """out[i] = flow_hash(*w[i]) for an (n, 4) uint32 key array."""
     for i in range(w.shape[0]):
         out[i] = flow_hash(w[i, 0], w[i, 1], w[i, 2], w[i, 3])
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def flow_find_batch(t: FlowKeyTable, w: np.ndarray, out: np.ndarray) -> None:
     """out[i] = flow_find of key w[i] (an (n, 4) uint32 array), or -1.
 

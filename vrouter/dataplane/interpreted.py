@@ -15,11 +15,14 @@ Two things numba gives the source that plain Python does not, and how they are s
   the compiled engine uses, so the two engines can take turns on one simulation.
 - **Integer arithmetic.** numba computes on small integers in 64 bits; numpy scalars would
   keep 8 or 16 bits (``proto << 16`` would be 0). A row field therefore reads as a Python int,
-  and a write that does not fit the field wraps as the compiled store does.
+  and a write that does not fit the field wraps as the compiled store does. Where a kernel
+  wants 32-bit wrapping (the hashes), it says so (``np.uint32(a * b)``): numba would widen a
+  product of two ``uint32`` where numpy wraps it, so a kernel must not rely on either.
 
 Kernels calling kernels: each function runs in a copy of its module's namespace in which
 every other kernel is its interpreted twin, and the ``prefetch`` intrinsic (a cache hint) does
-nothing.
+nothing. Nothing here needs numba, and a run that stays interpreted never imports it
+(:mod:`vrouter.dataplane.kernel`).
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numba.core.dispatcher import Dispatcher
 
-from vrouter.dataplane.prefetch import prefetch
+from vrouter.dataplane.kernel import Kernel, declared_kernel, python_stand_in
 
 
 class Row:
@@ -85,11 +87,6 @@ def wrap(value: Any) -> Any:
     return value
 
 
-def _no_prefetch(array: Any, flat_index: Any) -> None:
-    """The prefetch intrinsic's stand-in: a cache hint has nothing to do here."""
-
-
-_STAND_INS: dict[int, Callable[..., Any]] = {id(prefetch): _no_prefetch}
 _twins: dict[int, types.FunctionType] = {}
 _namespaces: dict[str, dict[str, Any]] = {}
 
@@ -102,27 +99,31 @@ def _namespace(module_globals: dict[str, Any]) -> dict[str, Any]:
         namespace = dict(module_globals)
         _namespaces[name] = namespace  # before filling it: modules may refer to each other
         for key, value in module_globals.items():
-            if isinstance(value, Dispatcher):
-                namespace[key] = twin(value)
-            elif id(value) in _STAND_INS:
-                namespace[key] = _STAND_INS[id(value)]
+            declared = declared_kernel(value)
+            if declared is not None:
+                namespace[key] = twin(declared)
+            elif (stand_in := python_stand_in(value)) is not None:
+                namespace[key] = stand_in
     return namespace
 
 
-def twin(kernel: Dispatcher) -> types.FunctionType:
-    """The interpreted twin of an ``@njit`` kernel (made once, then reused)."""
-    found = _twins.get(id(kernel))
+def twin(kernel: Kernel | Any) -> types.FunctionType:
+    """The interpreted twin of a kernel (or of its numba dispatcher), made once, then reused."""
+    declared = declared_kernel(kernel)
+    if declared is None:
+        raise TypeError(f"{kernel!r} is not a vrsim kernel (@kernel)")
+    found = _twins.get(id(declared))
     if found is not None:
         return found
-    source = kernel.py_func
+    source = declared.py_func
     # the namespace may already hold twins made through it (modules refer to each other);
     # any of them sees the same dictionary, filled before anything runs
     function = types.FunctionType(source.__code__, _namespace(source.__globals__), source.__name__, source.__defaults__, source.__closure__)
-    _twins[id(kernel)] = function
+    _twins[id(declared)] = function
     return function
 
 
-def interpreted(kernel: Dispatcher) -> Callable[..., Any]:
+def interpreted(kernel: Kernel | Any) -> Callable[..., Any]:
     """``kernel`` as a plain function of the same arguments, run by the interpreter."""
     function = twin(kernel)
 

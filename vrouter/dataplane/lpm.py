@@ -39,9 +39,9 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from vrouter.dataplane.interpreted import interpreted
+from vrouter.dataplane.kernel import kernel
 from vrouter.dataplane.prefetch import prefetch
 
 __all__ = ["LpmTable", "build_lpm", "lpm_lookup", "lpm_lookup_batch", "lpm_nbytes"]
@@ -115,7 +115,7 @@ class LpmTable(NamedTuple):
 # in _chunk_position is a clamp, not an early return, for the same reason.
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _chunk_position(table: LpmTable, vrf: int, addr: np.uint32) -> np.uint64:
     """Index in ``table.chunks`` of the first-level entry for ``addr`` in ``vrf``."""
     # unknown VRF ids (a negative one is huge as unsigned) use the last, empty row
@@ -124,25 +124,25 @@ def _chunk_position(table: LpmTable, vrf: int, addr: np.uint32) -> np.uint64:
     return np.uint64(table.vrf_chunks[row, 0]) + chunk
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _direct_value(entry: np.uint32) -> np.int32:
     """Value stored in a DIRECT_FLAG chunk entry."""
     return np.int32(entry & ~DIRECT_FLAG) - np.int32(1)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _search_key(addr: np.uint32) -> np.uint64:
     """Key that is >= exactly the ``ranges`` entries starting at or before ``addr``."""
     return ((np.uint64(addr) & _LOW32) << np.uint64(32)) | _LOW32
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _entry_value(range_entry: np.uint64) -> np.int32:
     """Value (low 32 bits, -1 = no route) of a ``ranges`` entry."""
     return np.int32(np.uint32(range_entry & _LOW32))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _search_slice(table: LpmTable, head: np.int64, addr: np.uint32) -> np.int32:
     """Value of the last range starting at or before ``addr`` in the slice at ``head``."""
     count = np.int64(table.ranges[head] >> np.uint64(32))
@@ -158,17 +158,17 @@ def _search_slice(table: LpmTable, head: np.int64, addr: np.uint32) -> np.int32:
     return _entry_value(table.ranges[first])
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _host_slot(key: np.uint64, mask: np.uint64) -> np.uint64:
     return ((key * _HOST_MULTIPLIER) >> np.uint64(32)) & mask
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def lpm_lookup(table: LpmTable, vrf: int, addr: np.uint32) -> np.int32:
     """Value of the longest prefix of VRF ``vrf`` matching ``addr``, else -1.
 
     ``addr`` is a host-order IPv4 address (10.47.255.252 == 0x0A2FFFFC).
-    Callable from other ``@njit`` kernels that receive the table; it is
+    Callable from other kernels that receive the table; it is
     inlined into them, so no call overhead remains. A /32 is found in the
     host table first; anything else by the range search.
     """
@@ -188,7 +188,7 @@ def lpm_lookup(table: LpmTable, vrf: int, addr: np.uint32) -> np.int32:
     return _search_slice(table, np.int64(entry), addr)
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def lpm_lookup_batch(table: LpmTable, vrfs: np.ndarray, addrs: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = lpm_lookup(table, vrfs[i], addrs[i])`` for the whole batch, only faster.
 
@@ -301,7 +301,7 @@ def build_lpm(
     prefixes, lengths, values, vrf_ids = _concatenate_routes(vrf_routes)
     if interpret is None:
         interpret = prefixes.shape[0] <= SMALL_TABLE
-    run = interpreted if interpret else (lambda kernel: kernel)
+    run = interpreted if interpret else (lambda function: function)
     masks = _prefix_masks(lengths)
     prefixes &= masks
 
@@ -351,7 +351,7 @@ def _host_table(keys: np.ndarray, values: np.ndarray, fill_hosts: Callable[..., 
     return table_keys, table_values
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _fill_hosts(keys: np.ndarray, values: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray) -> None:
     mask = np.uint64(table_keys.shape[0] - 1)
     for i in range(keys.shape[0]):
@@ -407,7 +407,7 @@ def _choose_chunk_bits(n_ranges: np.ndarray, max_chunk_bits: int, extra_chunk_bi
     return np.clip(bits, 0, max_chunk_bits)
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _prefixes_to_ranges(
     route_offsets: np.ndarray, prefixes: np.ndarray, host_masks: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -460,7 +460,7 @@ def _prefixes_to_ranges(
     return range_offsets, starts[:n].astype(np.uint32), range_values[:n].copy()
 
 
-@njit(cache=True, inline="always")
+@kernel(cache=True, inline="always")
 def _append_range(starts: np.ndarray, values: np.ndarray, vrf_first: int, n: int, start: int, value: int) -> int:
     """Append range (start, value) to a VRF's sorted list; return the new length.
 
@@ -477,7 +477,7 @@ def _append_range(starts: np.ndarray, values: np.ndarray, vrf_first: int, n: int
     return n + 1
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _ranges_to_chunks(
     range_offsets: np.ndarray, range_starts: np.ndarray, range_values: np.ndarray, chunk_bits: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -502,7 +502,7 @@ def _ranges_to_chunks(
     return vrf_chunks, chunks, ranges
 
 
-@njit(cache=True)
+@kernel(cache=True)
 def _fill_chunks(
     range_offsets: np.ndarray,
     range_starts: np.ndarray,

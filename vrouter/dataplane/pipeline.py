@@ -50,12 +50,24 @@ are ordinary calls too: they sit on cold paths (tracing, drops) at dozens of sit
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from vrouter.dataplane.ecmp import ecmp_choose, ecmp_hash, ecmp_member
-from vrouter.dataplane.flow_table import flow_delete, flow_find, flow_find_or_insert, flow_hash, pack_key
+from vrouter.dataplane.flow_table import (
+    flow_delete,
+    flow_find,
+    flow_find_or_insert,
+    flow_hash,
+    pack_key,
+)
+from vrouter.dataplane.kernel import kernel
 from vrouter.dataplane.lpm import lpm_lookup
-from vrouter.dataplane.packed import S_ECMP_FIELDS, S_ENCAP, S_GENERATION, S_NODE, KernelTables
+from vrouter.dataplane.packed import (
+    S_ECMP_FIELDS,
+    S_ENCAP,
+    S_GENERATION,
+    S_NODE,
+    KernelTables,
+)
 from vrouter.dataplane.packets import (
     DELIVERED,
     DROP_DISCARD,
@@ -180,7 +192,7 @@ CHUNK = 128  # packets per vector: its buckets and entries, prefetched, are stil
 OUTER_PORT_BASE = 49152
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def _drop(cnt: Counters, p, reason: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """Sets: outcome DROPPED and drop_reason; counts it per reason and on the ingress vif."""
     p.outcome = DROPPED
@@ -192,7 +204,7 @@ def _drop(cnt: Counters, p, reason: int, trace: np.ndarray, tcount: np.ndarray, 
         emit(trace, tcount, i, node, T_DROP, reason, 0, 0, 0)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _route(kt: KernelTables, vrf: int, addr) -> tuple[int, int]:
     """(route id, nexthop) of the longest prefix of ``vrf`` holding ``addr``; (-1, -1) if none."""
     if vrf < 0:
@@ -203,7 +215,7 @@ def _route(kt: KernelTables, vrf: int, addr) -> tuple[int, int]:
     return rid, np.int64(kt.route_nh[rid])
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _port_map(kt: KernelTables, nh: int, proto: int, port: int) -> int:
     """The target port a floating IP's port map gives ``proto``/``port`` (-1: not mapped;
     the port itself when the floating IP has no map)."""
@@ -217,14 +229,14 @@ def _port_map(kt: KernelTables, nh: int, proto: int, port: int) -> int:
     return -1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _count_tx(cnt: Counters, vif: int, length: int) -> None:
     if vif < cnt.vifs.shape[0]:
         cnt.vifs[vif, TX_PACKETS] += 1
         cnt.vifs[vif, TX_BYTES] += length
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _output(kt: KernelTables, cnt: Counters, p, nh: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """Uses the final (non-composite) nexthop and the flow-key hash (outer UDP source port).
     Sets outcome, out_vif/out_node/out_label."""
@@ -268,7 +280,7 @@ def _output(kt: KernelTables, cnt: Counters, p, nh: int, trace: np.ndarray, tcou
         _drop(cnt, p, DROP_DISCARD, trace, tcount, i, node)
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def forward(kt: KernelTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: int, label_nh: int, routed: bool, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """Route the (rewritten) packet and hand it to its nexthop.
 
@@ -316,7 +328,7 @@ def forward(kt: KernelTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: i
     _output(kt, cnt, p, nh, trace, tcount, i, node)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _remove_one(fs: FlowState, cnt: Counters, f: int) -> None:
     e = fs.entries[f]
     if e.action != ACTION_FREE:
@@ -330,7 +342,7 @@ def _remove_one(fs: FlowState, cnt: Counters, f: int) -> None:
         cnt.flows[FC_DELETED] += 1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _remove_pair(fs: FlowState, cnt: Counters, flow: int) -> None:
     """Delete a flow and its reverse flow (TCP close, ageing)."""
     reverse = np.int64(fs.entries[flow].rflow)
@@ -339,7 +351,7 @@ def _remove_pair(fs: FlowState, cnt: Counters, flow: int) -> None:
         _remove_one(fs, cnt, reverse)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _tcp_track(fs: FlowState, cnt: Counters, flow: int, flags: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """TCP state per flow; after FIN in both directions, or a RST, both flows go."""
     e = fs.entries[flow]
@@ -367,7 +379,7 @@ def _tcp_track(fs: FlowState, cnt: Counters, flow: int, flags: int, trace: np.nd
             cnt.flows[FC_CLOSED] += 1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_nh: int, nat_sip, nat_dip, nat_sport, nat_dport, ecmp: int, drop: int, route: int, now: int, gen: int) -> None:
     e = fs.entries[f]
     e.gen = gen
@@ -390,7 +402,7 @@ def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_n
     e.last = now
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index: int, vrf: int, key_nh: int, src_vif: int, label_nh: int, now: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int, keep_slot: int) -> int:
     """The agent's decision for a new flow, and the installation of both flows.
 
@@ -642,7 +654,7 @@ def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index:
     return f
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def _stateless(kt: KernelTables, cnt: Counters, p, vrf: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """A packet on an interface without the policy flag (the SDN gateway): routed, no flow."""
     rid, nh = _route(kt, vrf, p.out_dip)
@@ -671,7 +683,7 @@ def _stateless(kt: KernelTables, cnt: Counters, p, vrf: int, trace: np.ndarray, 
     _output(kt, cnt, p, nh, trace, tcount, i, node)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _vxlan_local_member(kt: KernelTables, nh: int, h: np.uint32) -> int:
     """On arrival by VNI at a floating IP: one of this node's members (by hash), or -1."""
     start = kt.nhs[nh].member_start
@@ -693,7 +705,7 @@ def _vxlan_local_member(kt: KernelTables, nh: int, h: np.uint32) -> int:
     return -1  # pragma: no cover
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def ingress(kt: KernelTables, cnt: Counters, p, i: int, node: int, trace: np.ndarray, tcount: np.ndarray) -> int:
     """Uses in_vif / in_label. Sets p.vrf, p.key_nh, p.label_nh. Returns DONE (dropped or
     delivered here), STATELESS (route without a flow) or FLOW_PATH."""
@@ -747,7 +759,7 @@ def ingress(kt: KernelTables, cnt: Counters, p, i: int, node: int, trace: np.nda
     return FLOW_PATH
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def general_packet(kt: KernelTables, fs: FlowState, cnt: Counters, p, i: int, now: int, setups: int, max_setups: int, hold_queue: int, trace: np.ndarray, tcount: np.ndarray) -> int:
     """One packet on the flow path, stage by stage (any case the fast path does not take).
     Returns the flow setups it did (0 or 1)."""
@@ -845,7 +857,7 @@ def general_packet(kt: KernelTables, fs: FlowState, cnt: Counters, p, i: int, no
     return done
 
 
-@njit(cache=True, _nrt=False, nogil=True)
+@kernel(cache=True, _nrt=False, nogil=True)
 def process_batch(
     kt: KernelTables,
     fs: FlowState,
@@ -979,7 +991,7 @@ def process_batch(
     return setups
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def hand_over(pkts: np.ndarray, max_hops: int, at_node: np.ndarray) -> int:
     """Move every packet a node sent to the fabric to the node it was sent to: the outer
     header's label rides along, the rewritten fields become the packet's. Returns how many
@@ -1012,7 +1024,7 @@ def hand_over(pkts: np.ndarray, max_hops: int, at_node: np.ndarray) -> int:
     return in_flight
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def age_flows(fs: FlowState, cnt: Counters, now: int, idle: int) -> int:
     """Remove every flow pair idle for longer than ``idle`` (simulated ns); returns pairs removed."""
     removed = 0

@@ -11,13 +11,19 @@ costs two atomic operations per call — for the tables' twenty arrays, more tha
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from vrouter.dataplane.kernel import kernel
 from vrouter.dataplane.packed import KernelTables
-from vrouter.dataplane.tables import ACTION_PASS, NO_PROGRAM, PROTO_ICMP, SIDE_ANY, SIDE_VN
+from vrouter.dataplane.tables import (
+    ACTION_PASS,
+    NO_PROGRAM,
+    PROTO_ICMP,
+    SIDE_ANY,
+    SIDE_VN,
+)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def _side_has(bits: np.ndarray, kind: int, value: int, vn: int) -> bool:
     if kind == SIDE_ANY:
         return True
@@ -28,7 +34,7 @@ def _side_has(bits: np.ndarray, kind: int, value: int, vn: int) -> bool:
     return bits[value, vn] != 0
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def acl_decide(kt: KernelTables, acl_vn: int, src_vn: int, dst_vn: int, proto: int, sport: int, dport: int) -> tuple[bool, int]:
     """(pass?, deciding entry's rule ref or -1): the first matching entry of ``acl_vn``'s ACL.
 
@@ -54,7 +60,7 @@ def acl_decide(kt: KernelTables, acl_vn: int, src_vn: int, dst_vn: int, proto: i
     return True, -1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@kernel(cache=True, inline="always", _nrt=False)
 def program_decide(kt: KernelTables, program: int, peer: np.uint32, proto: int, port: int) -> tuple[bool, int]:
     """(allowed?, rule ref): a pod's NetworkPolicy allow-list for one peer address and port.
 

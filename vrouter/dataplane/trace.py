@@ -10,7 +10,8 @@ written.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from vrouter.dataplane.kernel import kernel
 
 TRACE_EVENT = np.dtype(
     [("packet", np.int32), ("node", np.int16), ("stage", np.uint8), ("a", np.int64), ("b", np.int64), ("c", np.int64), ("d", np.int64)]
@@ -77,7 +78,7 @@ def new_trace(capacity: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(capacity, TRACE_EVENT), np.zeros(1, np.int64)
 
 
-@njit(cache=True, _nrt=False)
+@kernel(cache=True, _nrt=False)
 def emit(trace: np.ndarray, count: np.ndarray, packet: int, node: int, stage: int, a: int, b: int, c: int, d: int) -> None:
     """Append one event when tracing (a buffer with rows), silently stop when it is full."""
     n = count[0]
