@@ -675,7 +675,7 @@ def _startup_bench(scenario: Path | None, as_json: bool) -> None:
     if as_json:
         print_json({**result.numbers, "scenario": str(scenario)})
         return
-    print_figures(f"vrsim bench --startup ({os.cpu_count()} cores; fresh processes, empty caches)", result.figures)
+    print_figures(f"vrsim bench --startup: {scenario.stem}, {os.cpu_count()} cores", result.figures)
 
 
 def main() -> None:

@@ -1,0 +1,46 @@
+"""``vrsim bench --startup``'s measuring: one child process's wall, CPU and peak memory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vrouter.cli.main import app
+from vrouter.startup_bench import Measured, default_scenario, measure, trace_endpoints
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_measure_accounts_for_the_child_alone() -> None:
+    code = "import sys; block = bytearray(300 * 2**20); sum(range(3_000_000)); print('done'); sys.exit(3)"
+    got = measure([sys.executable, "-c", code], dict(os.environ))
+    assert isinstance(got, Measured)
+    assert got.exit_code == 3 and got.stdout.strip() == "done"
+    assert 300 <= got.rss_mib < 1024  # the 300 MiB block, not this test process's memory
+    assert 0 < got.cpu <= got.wall + 0.5
+
+
+def test_trace_endpoints_are_the_first_ping(tmp_path: Path) -> None:
+    assert trace_endpoints(ROOT / "scenarios" / "article" / "namespace-isolation.yaml") == ("ns-isolated/busybox", "ns-non-isolated/busybox")
+    nothing = tmp_path / "s.yaml"
+    nothing.write_text("apiVersion: vrsim/v1\nkind: Scenario\nsteps: [{apply: x.yaml}]\n")
+    with pytest.raises(ValueError, match="no ping or connect"):
+        trace_endpoints(nothing)
+
+
+def test_default_scenario_is_found_from_a_clone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert default_scenario().is_file()  # beside the package: the source tree
+
+
+@pytest.mark.parametrize("content", [None, "apiVersion: vrsim/v1\nkind: Scenario\nsteps: []\n"])
+def test_startup_bench_refuses_a_scenario_it_cannot_use(tmp_path: Path, content: str | None) -> None:
+    path = tmp_path / "scenario.yaml"
+    if content is not None:
+        path.write_text(content)
+    result = CliRunner().invoke(app, ["bench", "--startup", "--scenario", str(path)])
+    assert result.exit_code == 2 and "scenario.yaml" in result.stdout + result.stderr
