@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +42,7 @@ from vrouter.dataplane.pipeline import process_batch
 from vrouter.dataplane.trace import new_trace
 from vrouter.figures import BenchResult
 from vrouter.sim import Simulation
+from vrouter.startup_bench import default_scenario
 from vrouter.traffic import answers, first_packets, resolve_source, resolve_target
 
 FLOWS_PER_CLIENT = 60_000
@@ -488,7 +488,7 @@ class Bench:
 
     def scenario_wall(self) -> float:
         """A whole ``vrsim run`` of the article's namespace-isolation scenario, as a user runs it."""
-        scenario = Path(__file__).resolve().parents[1] / "scenarios" / "article" / "namespace-isolation.yaml"
+        scenario = default_scenario()
         if not scenario.exists():
             return float("nan")
         command = [sys.executable, "-m", "vrouter.cli.main", "run", str(scenario)]

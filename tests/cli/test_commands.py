@@ -242,3 +242,15 @@ def test_unknown_engine_is_exit_2(args: tuple[str, ...], monkeypatch: pytest.Mon
     monkeypatch.setenv("VRSIM_ENGINE", "turbo")
     result = invoke("get", "pods", "-f", ISOLATION)
     assert result.exit_code == 2 and "VRSIM_ENGINE='turbo'" in result.stdout + result.stderr
+
+
+def test_engine_note_says_which_engine_answered_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vrouter.cli.compile_status import engine_note
+    from vrouter.dataplane import engine
+
+    monkeypatch.setattr(engine, "_why_interpreted", engine.SMALL_RUN_REASON)
+    assert engine_note("compiled") == "" and engine_note("none") == ""
+    assert engine_note("interpreted") == "engine interpreted (a small run)"
+    assert engine_note("interpreted+compiled") == "engine interpreted+compiled (the first packets interpreted)"
+    monkeypatch.setattr(engine, "_why_interpreted", "as asked")
+    assert engine_note("interpreted") == "engine interpreted (as asked)"

@@ -39,10 +39,14 @@ def use_compile_status() -> None:
 
 
 def engine_note(engine: str) -> str:
-    """The words the human output adds when the compiled kernels did not (all) answer."""
+    """The words the human output adds when the compiled kernels did not (all) answer:
+    ``engine interpreted (a small run)``, ``engine interpreted+compiled (the first packets
+    interpreted)``, ``engine interpreted (as asked)``…"""
     if engine in (COMPILED, "none"):
         return ""
-    from vrouter.dataplane.engine import why_interpreted
+    from vrouter.dataplane.engine import SMALL_RUN_REASON, why_interpreted
 
     why = why_interpreted()
+    if why == SMALL_RUN_REASON and COMPILED in engine.split("+"):
+        why = "the first packets interpreted"
     return f"engine {engine} ({why})" if why else f"engine {engine}"

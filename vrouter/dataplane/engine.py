@@ -44,6 +44,7 @@ from vrouter.dataplane.kernel_cache import kernels_ready
 MODES = ("auto", "compiled", "interpreted")
 INTERPRET_BUDGET = 20_000  # packets a process forwards interpreted on a cold cache before it waits for the compile
 SMALL_RUN = 1_000  # packets a process forwards interpreted when the compiled kernels are ready
+SMALL_RUN_REASON = "a small run"
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,9 @@ def engine_for(packets: int) -> Engine:
         if _interpreted_packets + packets <= (SMALL_RUN if ready else INTERPRET_BUDGET):
             _interpreted_packets += packets
             if ready:
-                _why_interpreted = _why_interpreted or "small runs start on the interpreter: quicker than loading the compiled kernels"
+                _why_interpreted = _why_interpreted or SMALL_RUN_REASON
             else:
-                _why_interpreted = "the compiled kernels were not ready; they compile in the background, once per install"
+                _why_interpreted = "the kernels are compiling in the background, once per install"
                 background_compile.start()
             return INTERPRETED
     background_compile.wait()
