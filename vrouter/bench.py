@@ -42,7 +42,7 @@ from vrouter.dataplane.pipeline import process_batch
 from vrouter.dataplane.trace import new_trace
 from vrouter.figures import BenchResult
 from vrouter.sim import Simulation
-from vrouter.startup_bench import default_scenario
+from vrouter.startup_bench import default_scenario, vrsim_command
 from vrouter.traffic import answers, first_packets, resolve_source, resolve_target
 
 FLOWS_PER_CLIENT = 60_000
@@ -491,7 +491,7 @@ class Bench:
         scenario = default_scenario()
         if not scenario.exists():
             return float("nan")
-        command = [sys.executable, "-m", "vrouter.cli.main", "run", str(scenario)]
+        command = [*vrsim_command(), "run", str(scenario)]
         subprocess.run(command, capture_output=True, check=False)  # warm the cache
         times = []
         for _ in range(3):

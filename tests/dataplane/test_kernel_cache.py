@@ -134,3 +134,21 @@ def test_a_compile_that_dies_leaves_the_lock_to_the_next(tmp_path: Path) -> None
     second.stdin.flush()
     assert second.wait(timeout=60) == 0
     assert _where(PACKAGE_ROOT, cache)[2]
+
+
+def test_the_compile_process_compiles_this_source_whatever_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user in a clone of vrsim has another ``vrouter`` in the working directory (the source
+    of another install); ``python -m`` would import that one and compile kernels that hash
+    elsewhere, and the command would wait for kernels that never come."""
+    from vrouter.dataplane.background_compile import compile_process
+
+    decoy = tmp_path / "vrouter"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("")
+    (decoy / "warmup.py").write_text("print('the decoy')\n")
+    monkeypatch.chdir(tmp_path)
+    args, cwd, env = compile_process()
+    assert args[1:] == ["-m", "vrouter.warmup"]
+    where = [args[0], "-c", "import vrouter.dataplane.kernel_cache as k; print(k.__file__)"]
+    out = subprocess.run(where, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+    assert Path(out.strip()) == Path(kernel_cache.__file__).resolve()

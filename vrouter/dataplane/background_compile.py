@@ -61,14 +61,24 @@ def compile_running() -> bool:
         return not free
 
 
+def compile_process() -> tuple[list[str], Path, dict[str, str]]:
+    """The compile's command line, working directory and environment.
+
+    It must compile this very source tree: run from the package's root, since ``python -m``
+    puts the working directory first on the path, and a user in a clone of vrsim holds another
+    ``vrouter`` there (the source of an older or newer install) whose kernels hash elsewhere."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
+    return [sys.executable, "-m", "vrouter.warmup"], PACKAGE_ROOT, env
+
+
 def _spawn() -> None:
     global _child
-    env = dict(os.environ)
-    # the child must compile this very source tree, whatever its working directory
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
+    args, cwd, env = compile_process()
     with open(kernel_directory() / LOG_FILE, "ab") as log:
         _child = subprocess.Popen(
-            [sys.executable, "-m", "vrouter.warmup"],
+            args,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
