@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor

@@ -35,7 +35,7 @@ def test_fnv_and_safe_encoding_match_kubernetes() -> None:
 def test_deployment_expands_to_replicaset_and_pods(cluster: Cluster) -> None:
     cluster.apply_objects([workload("Deployment", "web", replicas=3, selector={"matchLabels": {"app": "web"}}, template=template({"app": "web"}))])
     (rs,) = cluster.store.list("ReplicaSet")
-    assert re.fullmatch(rf"web-[4-9bcdf]{{6,10}}", rs["metadata"]["name"])
+    assert re.fullmatch(r"web-[4-9bcdf]{6,10}", rs["metadata"]["name"])
     digest = rs["metadata"]["name"].split("-", 1)[1]
     pods = cluster.store.list("Pod")
     assert len(pods) == 3

@@ -27,9 +27,7 @@ from vrouter.dataplane.flow_table import flow_hash as kernel_flow_hash
 from vrouter.dataplane.flow_table import new_flow_table, pack_key, table_n_main, table_n_overflow
 from vrouter.dataplane.packets import (
     DELIVERED,
-    DROP_FLOW_QUEUE_LIMIT,
     DROP_FLOW_TABLE_FULL,
-    DROP_NO_ROUTE,
     DROP_REASONS,
     DROPPED,
     HOST,

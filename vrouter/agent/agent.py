@@ -30,7 +30,6 @@ from controlplane.controller.intent import (
     GATEWAY_VRF,
     RECEIVE,
     UNDERLAY,
-    VMI,
     Endpoint,
     Intent,
     Route,
