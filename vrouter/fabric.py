@@ -6,8 +6,13 @@ was sent to (decapsulated: the label or VNI rides along), until each packet is d
 dropped. Python loops over rounds and nodes, never over packets. Held packets (a flow waiting for the agent) are run
 again on the next round, when the agent has budget again.
 
-Conservation is checked on every run: injected = delivered + dropped, and the per-reason
-drop counts sum to the drops (:class:`RunResult`).
+Conservation is checked on every run, against two independent sources: the rows
+(injected = delivered + dropped, the per-reason drop counts sum to the drops,
+:class:`RunResult`) and each node's own counters, which the kernels keep apart from the rows
+(:class:`CounterSnapshot`): a node's drop statistics grow by exactly the rows dropped there,
+reason by reason; its vifs' rx counters by the packets that entered it; its flow-setup
+counter by the setups the run reports (less those that found the table full). A drop the kernel forgot to count, or counted twice,
+fails the run.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from controlplane.config import VRouterSettings
 from vrouter.agent import CompiledNode
 from vrouter.dataplane.engine import Engine, engine_for
 from vrouter.dataplane.packed import KernelTables, pack
-from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROPPED, HOST, copy_batch
+from vrouter.dataplane.packets import DELIVERED, DROP_FLOW_TABLE_FULL, DROP_REASONS, DROP_TTL, DROPPED, HOST, copy_batch
 from vrouter.dataplane.pipeline import age_flows
-from vrouter.dataplane.state import Counters, FlowState, grown, new_counters, new_flow_state
+from vrouter.dataplane.state import FC_SETUPS, RX_PACKETS, Counters, FlowState, grown, new_counters, new_flow_state
 from vrouter.dataplane.trace import new_trace
 
 MAX_HOPS = 8
@@ -60,6 +65,55 @@ class RunResult:
             raise ConservationError(f"injected {self.injected} != delivered {self.delivered} + dropped {self.dropped}")
         if sum(self.drops_by_reason.values()) != self.dropped:
             raise ConservationError(f"drop reasons sum to {sum(self.drops_by_reason.values())}, not {self.dropped}")
+
+
+@dataclass
+class CounterSnapshot:
+    """The counters of every node before a run, to hold the run's rows against afterwards."""
+
+    drops: np.ndarray  # int64[nodes, reasons]
+    rx: np.ndarray  # int64[nodes]: packets received on the node's vifs
+    setups: int
+
+    @classmethod
+    def take(cls, runtimes: list[NodeRuntime]) -> CounterSnapshot:
+        return cls(
+            drops=np.array([r.counters.drops for r in runtimes], np.int64).reshape(len(runtimes), len(DROP_REASONS)),
+            rx=np.array([int(r.counters.vifs[:, RX_PACKETS].sum()) for r in runtimes], np.int64),
+            setups=sum(int(r.counters.flows[FC_SETUPS]) for r in runtimes),
+        )
+
+    def reconcile(self, runtimes: list[NodeRuntime], rows: np.ndarray, sent: np.ndarray, setups: int, names: list[str]) -> None:
+        """Raise :class:`ConservationError` unless the counters grew as the rows say."""
+        after = CounterSnapshot.take(runtimes)
+        n_nodes = len(runtimes)
+        dropped = rows[rows["outcome"] == DROPPED]
+        at = np.clip(dropped["node"].astype(np.int64), 0, max(n_nodes - 1, 0))
+        n_reasons = self.drops.shape[1]
+        expected = np.bincount(at * n_reasons + dropped["drop_reason"], minlength=self.drops.size).reshape(self.drops.shape)
+        grown_by = after.drops - self.drops
+        if not np.array_equal(grown_by, expected):
+            node, reason = (int(v[0]) for v in np.nonzero(grown_by != expected))
+            raise ConservationError(
+                f"{names[node]}: {DROP_REASONS[reason]} drops grew by {grown_by[node, reason]}, "
+                f"but {expected[node, reason]} rows were dropped there for it"
+            )
+        # every kernel pass is a hop and an rx, but for a first hop on a vif outside the node's counters
+        entered = int(rows["hops"].sum(dtype=np.int64))
+        in_vif = sent["in_vif"]
+        vif_rows = np.array([r.counters.vifs.shape[0] for r in runtimes] or [0], np.int64)
+        if len(sent) and (in_vif.min() < 0 or in_vif.max() >= vif_rows.min()):
+            first = np.clip(sent["node"].astype(np.int64), 0, max(n_nodes - 1, 0))
+            uncounted = (in_vif < 0) | (in_vif >= vif_rows[first])
+            entered -= int(np.count_nonzero(uncounted & (rows["hops"] > 0)))
+        received = int((after.rx - self.rx).sum())
+        if received != entered:
+            raise ConservationError(f"vif rx counters grew by {received}, but packets entered nodes {entered} times")
+        # a setup (an agent decision) installs a flow, or finds the table full and drops
+        installed = after.setups - self.setups
+        full = int(np.count_nonzero(dropped["drop_reason"] == DROP_FLOW_TABLE_FULL))
+        if not installed <= setups <= installed + full:
+            raise ConservationError(f"flow-setup counters grew by {installed} ({full} table-full drops), but the run reports {setups} setups")
 
 
 class Fabric:
@@ -111,7 +165,9 @@ class Fabric:
         hold = self.settings.holdQueue
         setups = 0
         at_node = np.zeros(len(self.runtimes), np.int64)
-        in_flight = engine.hand_over(batch, MAX_HOPS, at_node)  # counts where the packets are
+        hop_drops = np.zeros(len(self.runtimes), np.int64)
+        before = CounterSnapshot.take(self.runtimes)
+        in_flight = engine.hand_over(batch, MAX_HOPS, at_node, hop_drops)  # counts where the packets are
         for _ in range(MAX_HOPS * 4):
             if not in_flight:
                 break
@@ -119,7 +175,9 @@ class Fabric:
                 if at_node[index]:
                     self.now += NS_PER_ROUND
                     setups += int(engine.process_batch(runtime.kernel, runtime.flows, runtime.counters, batch, self.now, budget, hold, trace, tcount, True))
-            in_flight = engine.hand_over(batch, MAX_HOPS, at_node)
+            in_flight = engine.hand_over(batch, MAX_HOPS, at_node, hop_drops)
+            for index in np.flatnonzero(hop_drops):  # dropped at the hop limit: the sender's statistics
+                self.runtimes[index].counters.drops[DROP_TTL] += hop_drops[index]
         if in_flight:  # pragma: no cover - a forwarding loop the hop limit did not end
             raise ConservationError(f"{in_flight} packets neither delivered nor dropped")
         outcome = batch["outcome"]
@@ -129,6 +187,7 @@ class Fabric:
         reasons = {DROP_REASONS[r]: int(c) for r, c in enumerate(by_reason) if c}
         result = RunResult(batch, injected, delivered, int(dropped_rows.sum()), reasons, setups, trace[: int(tcount[0])], packets, engine.name)
         result.check_conservation()
+        before.reconcile(self.runtimes, batch, packets, setups, self.names)
         return result
 
     def drop_counters(self) -> dict[str, dict[str, int]]:

@@ -594,7 +594,8 @@ def test_kernel_and_reference_agree(cluster: tuple[dict, list[dict]], data: st.D
         batch = batch[order]
         max_setups = data.draw(st.one_of(st.none(), st.integers(1, 4)), label="max_setups")
 
-        result = sim.fabric.run(batch.copy(), max_setups=max_setups)
+        traced = data.draw(st.booleans(), label="traced")  # tracing must not change a packet's fate
+        result = sim.fabric.run(batch.copy(), trace_capacity=20_000 if traced else 0, max_setups=max_setups)
         setups_before = ref.flow_setups
         r_rows = ref.run(batch.copy(), max_setups=max_setups)
         k_rows = result.packets

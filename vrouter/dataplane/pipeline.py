@@ -992,16 +992,25 @@ def process_batch(
 
 
 @kernel(cache=True, _nrt=False)
-def hand_over(pkts: np.ndarray, max_hops: int, at_node: np.ndarray) -> int:
+def hand_over(pkts: np.ndarray, max_hops: int, at_node: np.ndarray, hop_drops: np.ndarray) -> int:
     """Move every packet a node sent to the fabric to the node it was sent to: the outer
-    header's label rides along, the rewritten fields become the packet's. Returns how many
-    packets are still in flight (pending or held) afterwards; ``at_node[n]`` says how many
-    of them are at node ``n``."""
+    header's label rides along, the rewritten fields become the packet's. A packet that
+    already passed ``max_hops`` kernels is dropped TTL_EXCEEDED on the node that sent it
+    instead, and ``hop_drops[n]`` counts those of node ``n`` (for its drop statistics).
+    Returns how many packets are still in flight (pending or held) afterwards;
+    ``at_node[n]`` says how many of them are at node ``n``."""
     in_flight = 0
     at_node[:] = 0
+    hop_drops[:] = 0
     for i in range(pkts.shape[0]):
         p = pkts[i]
         if p.outcome == FABRIC:
+            if p.hops >= max_hops:
+                p.outcome = DROPPED
+                p.drop_reason = DROP_TTL
+                if 0 <= p.node < hop_drops.shape[0]:
+                    hop_drops[p.node] += 1
+                continue
             p.node = p.out_node
             p.in_vif = 0
             p.in_label = p.out_label
@@ -1014,9 +1023,6 @@ def hand_over(pkts: np.ndarray, max_hops: int, at_node: np.ndarray) -> int:
             p.out_vif = -1
             p.out_node = -1
             p.out_label = -1
-            if p.hops >= max_hops:
-                p.outcome = DROPPED
-                p.drop_reason = DROP_TTL
         if p.outcome == PENDING or p.outcome == HELD:
             in_flight += 1
             if 0 <= p.node < at_node.shape[0]:
