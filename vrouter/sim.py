@@ -113,7 +113,7 @@ class Simulation:
         if self._controller is None:
             from controlplane.controller.intent import Controller  # lazily: see the class docstring
 
-            self._controller = Controller(self.cluster, self.ipblock_selects_pods)
+            self._controller = Controller(self.cluster.db, self.cluster.store, self.ipblock_selects_pods)
         return self._controller
 
     @property
@@ -132,7 +132,7 @@ class Simulation:
     def intent(self) -> Intent:
         """The controller's view of the current configuration (recomputed after changes)."""
         if self._intent is None or self._changed():
-            self._intent = self.controller.compute()
+            self._intent = self.controller.compute(self.cluster.config)
             self._compiled = None
             self._version = self.cluster.store.version
         return self._intent

@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from controlplane.cluster import Cluster
-from controlplane.config import GATEWAY_NODE
+from controlplane.config import GATEWAY_NODE, ClusterConfig
 from controlplane.controller.acl import AclEntry, vn_acl
 from controlplane.controller.connectivity import vn_graph
 from controlplane.controller.netpol import OPEN, Direction, PodInfo, PolicyIndex, ip_int, named_ports_of
 from controlplane.k8s.kube_proxy import NodePortRule, node_port_rules
+from controlplane.k8s.store import ObjectStore
 from controlplane.tf import model as tf
 from controlplane.tf.model import FqName, PortMapping
 
@@ -173,18 +173,26 @@ def _host(prefix: str) -> str:
 
 
 class Controller:
-    """Computes the :class:`Intent` of a cluster, keeping ECMP slots between runs."""
+    """Computes the :class:`Intent` of a cluster, keeping ECMP slots between runs.
 
-    def __init__(self, cluster: Cluster, ipblock_selects_pods: bool = True) -> None:
-        self.cluster = cluster
+    It reads the TF model (``db``, which kube-manager keeps: a pod's VMI carries the pod's
+    namespace and name in its annotations, as TF's kube-manager writes them), the Kubernetes
+    objects it needs for NetworkPolicies and node ports (``store``), and the cluster's
+    configuration of the moment (nodes come and go), given to each computation — never
+    kube-manager's own bookkeeping."""
+
+    def __init__(self, db: tf.ConfigDB, store: ObjectStore, ipblock_selects_pods: bool = True) -> None:
+        self.db = db
+        self.store = store
         self.ipblock_selects_pods = ipblock_selects_pods
         self.slots = EcmpSlots()
 
-    def compute(self) -> Intent:
-        db = self.cluster.db
-        config = self.cluster.config
-        names = self.cluster.kube_manager.ctx.names
+    def compute(self, config: ClusterConfig) -> Intent:
+        db = self.db
         vns = sorted(db.list(tf.VirtualNetwork), key=lambda v: v.virtual_network_network_id)
+        fabric = [v.fq_name for v in vns if v.ip_fabric]  # the ip-fabric VN kube-manager makes at start
+        assert len(fabric) == 1, f"one ip-fabric VN expected, found {fabric}"
+        fabric_vn = fabric[0]
         attachments = {v.fq_name: list(v.network_policy_refs) for v in vns}
         policies = {p.fq_name: list(p.rules) for p in db.list(tf.NetworkPolicy)}
         attached_to: dict[FqName, set[FqName]] = {}
@@ -195,7 +203,7 @@ class Controller:
         graph = vn_graph([v.fq_name for v in vns], attachments, policies)
         interfaces = self._interfaces()
         public = {p.fq_name[:-1] for p in db.list(tf.FloatingIpPool) if p.public}
-        own: dict[FqName, list[Route]] = {v.fq_name: self._own_routes(v, interfaces, v.fq_name in public) for v in vns}
+        own: dict[FqName, list[Route]] = {v.fq_name: self._own_routes(v, interfaces, v.fq_name in public, config) for v in vns}
         vrfs: dict[FqName, VrfIntent] = {}
         for vn in vns:
             vrf = VrfIntent(vn.fq_name, vn.virtual_network_network_id, public=vn.fq_name in public)
@@ -216,15 +224,15 @@ class Controller:
             vrfs=vrfs,
             interfaces=interfaces,
             graph=graph,
-            node_ports=node_port_rules(self.cluster.store),
-            fabric_vn=names.ip_fabric_vn,
+            node_ports=node_port_rules(self.store),
+            fabric_vn=fabric_vn,
             encapsulation=config.encapsulation,
         )
 
     # --- interfaces ------------------------------------------------------------------
     def _interfaces(self) -> dict[FqName, Interface]:
-        db = self.cluster.db
-        store = self.cluster.store
+        db = self.db
+        store = self.store
         addresses: dict[FqName, str] = {}
         standby: set[FqName] = set()
         for iip in db.list(tf.InstanceIp):
@@ -239,13 +247,14 @@ class Controller:
                 fips.setdefault(vmi, []).append((fip.floating_ip_address, fip_vn, fip.port_mappings_by_vmi.get(vmi, ())))
         pods: list[PodInfo] = []
         pod_of: dict[FqName, PodInfo] = {}
-        for (namespace, name), record in self.cluster.kube_manager.pods.records.items():
-            obj = store.get("Pod", namespace, name)
-            if obj is None:
+        for vmi in db.list(tf.VirtualMachineInterface):
+            namespace, name = vmi.annotations.get("namespace"), vmi.annotations.get("pod")
+            obj = store.get("Pod", namespace, name) if namespace and name else None
+            if obj is None or vmi.fq_name not in addresses:
                 continue
-            info = PodInfo(namespace, name, ip_int(record.ip), dict(obj["metadata"].get("labels") or {}), named_ports_of(obj))
+            info = PodInfo(namespace, name, ip_int(addresses[vmi.fq_name]), dict(obj["metadata"].get("labels") or {}), named_ports_of(obj))
             pods.append(info)
-            pod_of[record.vmi] = info
+            pod_of[vmi.fq_name] = info
         namespaces = {n["metadata"]["name"]: dict(n["metadata"].get("labels") or {}) for n in store.list("Namespace")}
         index = PolicyIndex(pods, namespaces, store.list("NetworkPolicy"), self.ipblock_selects_pods)
         out: dict[FqName, Interface] = {}
@@ -269,8 +278,8 @@ class Controller:
         return out
 
     # --- routes ----------------------------------------------------------------------
-    def _own_routes(self, vn: tf.VirtualNetwork, interfaces: dict[FqName, Interface], public: bool) -> list[Route]:
-        db = self.cluster.db
+    def _own_routes(self, vn: tf.VirtualNetwork, interfaces: dict[FqName, Interface], public: bool, config: ClusterConfig) -> list[Route]:
+        db = self.db
         routes: list[Route] = []
         for iip in db.referrers(vn, tf.InstanceIp):
             members = [interfaces[v] for v in iip.virtual_machine_interface_refs if v in interfaces]
@@ -279,7 +288,7 @@ class Controller:
             active = [m for m in members if not m.standby][:1] if iip.instance_ip_mode == "active-standby" else members
             ends = [Endpoint(VMI, vn.fq_name, m.node, m.vmi, m.ip) for m in active]
             routes.append(Route(_host(iip.instance_ip_address), tuple(ends), vn.fq_name, "interface"))
-        pool = self.cluster.kube_manager.ctx.pool_of(vn) if (vn.own_pool or vn.network_ipam_refs) else None
+        pool = tf.address_pool(db, vn) if (vn.own_pool or vn.network_ipam_refs) else None
         if pool is not None and not vn.ip_fabric:
             routes.append(Route(str(pool.network), (Endpoint(DISCARD, vn.fq_name),), vn.fq_name, "subnet"))
             if pool.gateway is not None:
@@ -298,7 +307,7 @@ class Controller:
                 if slots:
                     routes.append(Route(prefix, slots, vn.fq_name, "floating-ip"))
         if vn.ip_fabric:
-            for node in self.cluster.config.nodes:
+            for node in config.nodes:
                 routes.append(Route(_host(node.ip), (Endpoint(UNDERLAY, vn.fq_name, node.name),), vn.fq_name, "node"))
             routes.append(Route("0.0.0.0/0", (Endpoint(GATEWAY, vn.fq_name, GATEWAY_NODE),), vn.fq_name, "default"))
         if public:

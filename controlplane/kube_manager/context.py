@@ -21,10 +21,10 @@ from controlplane.tf.model import (
     ConfigDB,
     FloatingIpPool,
     FqName,
-    NetworkIpam,
     RoutingInstance,
     TFObject,
     VirtualNetwork,
+    address_pool,
 )
 
 
@@ -109,12 +109,8 @@ class Context:
         return self.names.default_service_vn
 
     def pool_of(self, vn: VirtualNetwork) -> AddressPool:
-        """The address pool a VN allocates from: its own subnet's, or its IPAM's shared one."""
-        if vn.own_pool is not None:
-            return vn.own_pool
-        ipam = self.db.get(NetworkIpam, vn.network_ipam_refs[0])
-        assert ipam is not None and ipam.pool is not None
-        return ipam.pool
+        """The address pool a VN allocates from (:func:`~controlplane.tf.model.address_pool`)."""
+        return address_pool(self.db, vn)
 
     def record(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         self.store.record(obj, type_, reason, message)

@@ -486,3 +486,15 @@ class ConfigDB:
                 users.discard(me)
                 if not users:
                     del self._back_refs[ref]
+
+
+def address_pool(db: ConfigDB, vn: VirtualNetwork) -> AddressPool:
+    """The address pool a VN allocates from: its own subnet's, or its IPAM's shared one.
+
+    (It lives with the model rather than in :mod:`controlplane.tf.ipam`, which the model
+    imports: kube_manager allocates from it and the controller routes its subnet.)"""
+    if vn.own_pool is not None:
+        return vn.own_pool
+    ipam = db.get(NetworkIpam, vn.network_ipam_refs[0])
+    assert ipam is not None and ipam.pool is not None
+    return ipam.pool

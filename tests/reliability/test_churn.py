@@ -158,7 +158,7 @@ def agent_usage(agents: AgentSet) -> dict[str, tuple[int, int, int, int]]:
 def assert_same_agents(sim: Simulation, fresh: Cluster, step: str) -> None:
     sim.nodes  # compile the incremental agents now
     agents = AgentSet(fresh.config)
-    agents.compile(Controller(fresh).compute())
+    agents.compile(Controller(fresh.db, fresh.store).compute(fresh.config))
     assert agent_usage(sim.agents) == agent_usage(agents), f"after {step}: agents hold different numbers of ids"
 
 
