@@ -71,23 +71,40 @@ def vrsim_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "vrouter.cli.main"]
 
 
+# Linux keeps a process's peak RSS across exec, so a child forked from a large process (the
+# test suite, a benchmark) would report its parent's size. The measured command is therefore
+# started by this small launcher, which reports the wall time and wait4's accounting of it.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+report, args = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+child = subprocess.Popen(args)
+_, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - start
+with open(report, "w") as out:
+    json.dump({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_kib": usage.ru_maxrss,
+               "exit_code": os.waitstatus_to_exitcode(status)}, out)
+"""
+
+
 def measure(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Measured:
     """Run ``args`` to completion and account for that process alone."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        process = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "measured.json"
+        subprocess.run([sys.executable, "-c", LAUNCHER, str(report), *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, check=False)
         out.seek(0)
         err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        if not report.exists():
+            raise RuntimeError(f"could not measure {args[0]}: {stderr[-2000:]}")
+        got = json.loads(report.read_text())
         return Measured(
-            wall=wall,
-            cpu=usage.ru_utime + usage.ru_stime,
-            rss_mib=usage.ru_maxrss / 1024,  # Linux reports KiB
-            exit_code=process.returncode,
-            stdout=out.read().decode(errors="replace"),
-            stderr=err.read().decode(errors="replace"),
+            wall=got["wall"],
+            cpu=got["cpu"],
+            rss_mib=got["rss_kib"] / 1024,  # Linux reports KiB
+            exit_code=got["exit_code"],
+            stdout=stdout,
+            stderr=stderr,
         )
 
 
