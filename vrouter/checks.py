@@ -21,13 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from controlplane.inet import ip_int, ip_text, protocol_number
 from controlplane.errors import InputError
 from controlplane.k8s.endpoints import service_backends
 from controlplane.tf import model as tf
-from vrouter.conversation import Conversation, converse, protocol_number
+from vrouter.conversation import Conversation, converse
 from vrouter.dataplane.packets import same_reason
 from vrouter.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
-from vrouter.traffic import Source, Target, Unrealised, backend_endpoints, ip_int, is_outside, resolve_source, resolve_target
+from vrouter.traffic import Source, Target, Unrealised, backend_endpoints, is_outside, resolve_source, resolve_target
 
 
 @dataclass
@@ -328,7 +329,6 @@ def run_check(sim: Any, step: CheckStep) -> CheckResult:
 
 
 def packet_text(row: Any) -> str:
-    from vrouter.traffic import ip_text
 
     proto = {1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}.get(int(row["proto"]), str(int(row["proto"])))
     if proto == "icmp":

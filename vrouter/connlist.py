@@ -64,13 +64,14 @@ import numpy as np
 
 from controlplane.config import GATEWAY_NODE
 from controlplane.errors import InputError
+from controlplane.inet import KUBERNETES_PROTOCOLS, TCP, ip_text, protocol_number
 from controlplane.k8s.workloads import controller_of
 from controlplane.tf.model import NetworkIpam, VirtualNetwork
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
-from vrouter.dataplane.tables import PROTO_SCTP, PROTO_TCP, PROTO_UDP, VIF_CLIENT, VIF_FABRIC, VIF_HOST
+from vrouter.dataplane.tables import VIF_CLIENT, VIF_FABRIC, VIF_HOST
 from vrouter.traffic import fabric_label, resolve_source
 
-PROTOCOLS: dict[str, int] = {"TCP": PROTO_TCP, "UDP": PROTO_UDP, "SCTP": PROTO_SCTP}
+PROTOCOLS: dict[str, int] = {name: protocol_number(name) for name in KUBERNETES_PROTOCOLS}  # as netpol-analyzer names them
 PROTOCOL_NAMES: dict[int, str] = {number: name for name, number in PROTOCOLS.items()}
 MIN_PORT, MAX_PORT = 1, 65535
 ALL_ADDRESSES = (0, 0xFFFFFFFF)
@@ -212,10 +213,6 @@ def probe_address(piece: Range, taken: Sequence[Range]) -> int | None:
 
 
 # --- the endpoints ------------------------------------------------------------------------
-
-
-def ip_text(value: int) -> str:
-    return str(ipaddress.IPv4Address(int(value)))
 
 
 def range_label(piece: Range) -> str:
@@ -433,7 +430,7 @@ def _replies(rows: np.ndarray, flags: int) -> np.ndarray:
     batch["sport"] = rows["out_dport"]
     batch["dport"] = rows["out_sport"]
     batch["proto"] = rows["proto"]
-    batch["tcp_flags"] = np.where(rows["proto"] == PROTO_TCP, flags, 0)
+    batch["tcp_flags"] = np.where(rows["proto"] == TCP, flags, 0)
     batch["tag"] = rows["tag"]
     return batch
 
@@ -452,7 +449,7 @@ def measure(sim: Any, endpoints: Sequence[Endpoint], probes: np.ndarray, sport: 
     from_outside, to_outside = outside_ep[src], outside_ep[dst]
     # an outside source enters at the fabric interface of the destination pod's node
     entry_node = np.where(from_outside, node[dst], node[src]).astype(np.int16)
-    tcp = probes["proto"] == PROTO_TCP
+    tcp = probes["proto"] == TCP
     fabric = sim.fabric
 
     first = new_batch(len(probes))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vrouter.dataplane.packets import DROP_REASONS, DROPPED, TCP_ACK, TCP_SYN
-from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP, VIF_FABRIC, VIF_HOST
+from vrouter.dataplane.tables import PROTO_TCP, VIF_FABRIC, VIF_HOST
 from vrouter.fabric import RunResult
 from vrouter.invariants import isolation_leaks
 from vrouter.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, fabric_label, first_packets
@@ -155,5 +155,3 @@ def node_at(sim: object, index: int) -> object:
     return next(n for n in sim.nodes.values() if n.index == index)  # type: ignore[attr-defined]
 
 
-def protocol_number(name: str) -> int:
-    return {"icmp": PROTO_ICMP, "tcp": PROTO_TCP, "udp": 17, "sctp": 132}[name.lower()]

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from controlplane.inet import protocol_number
 from controlplane.errors import InputError
-from vrouter.conversation import protocol_number
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP
 from vrouter.traffic import FIRST_SOURCE_PORT, answers, resolve_source

@@ -15,7 +15,6 @@ distinct per flow, so ``flows: 1000`` is a thousand five-tuples.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from controlplane.config import GATEWAY_NODE
 from controlplane.errors import InputError
+from controlplane.inet import ip_int
 from vrouter.dataplane.packets import (
     DELIVERED,
     HOST,
@@ -31,19 +31,17 @@ from vrouter.dataplane.packets import (
     TCP_SYN,
     new_batch,
 )
-from vrouter.dataplane.tables import ENCAP_VXLAN, PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP, VIF_CLIENT, VIF_FABRIC, VIF_HOST
+from vrouter.dataplane.tables import (
+    ENCAP_VXLAN,
+    PROTO_ICMP,
+    PROTO_TCP,
+    VIF_CLIENT,
+    VIF_FABRIC,
+    VIF_HOST,
+)
 
 EXTERNAL_CLIENT = "198.51.100.100"
-PROTOCOLS = {"icmp": PROTO_ICMP, "tcp": PROTO_TCP, "udp": PROTO_UDP, "sctp": PROTO_SCTP}
 FIRST_SOURCE_PORT = 32768
-
-
-def ip_int(text: str) -> int:
-    return int(ipaddress.IPv4Address(text))
-
-
-def ip_text(value: int) -> str:
-    return str(ipaddress.IPv4Address(int(value)))
 
 
 @dataclass(frozen=True)

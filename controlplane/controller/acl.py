@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from controlplane.inet import ANY as ANY_PROTOCOL
+from controlplane.inet import PROTOCOL_NUMBERS
 from controlplane.tf.model import FqName, PolicyRule, fq_str
 
-PROTOCOL_NUMBERS = {"any": 0, "icmp": 1, "tcp": 6, "udp": 17, "sctp": 132}
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def vn_acl(
     for name in attachments.get(vn, ()):
         attached = attached_to.get(name, frozenset())
         for index, rule in enumerate(policies.get(name, ())):
-            protocol = PROTOCOL_NUMBERS.get(rule.protocol, 0)
+            protocol = PROTOCOL_NUMBERS.get(rule.protocol, ANY_PROTOCOL)  # "any": every protocol
             src, dst = side_set(rule.src, attached), side_set(rule.dst, attached)
             out.append(AclEntry(src, dst, protocol, rule.src_ports, rule.dst_ports, rule.action, name, index))
             if rule.direction == "<>":

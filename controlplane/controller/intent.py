@@ -35,7 +35,8 @@ import networkx as nx
 from controlplane.config import GATEWAY_NODE, ClusterConfig
 from controlplane.controller.acl import AclEntry, vn_acl
 from controlplane.controller.connectivity import vn_graph
-from controlplane.controller.netpol import OPEN, Direction, PodInfo, PolicyIndex, ip_int, named_ports_of
+from controlplane.controller.netpol import OPEN, Direction, PodInfo, PolicyIndex, named_ports_of
+from controlplane.inet import ip_int
 from controlplane.k8s.kube_proxy import NodePortRule, node_port_rules
 from controlplane.k8s.store import ObjectStore
 from controlplane.tf import model as tf

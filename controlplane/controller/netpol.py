@@ -28,10 +28,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.inet import PROTOCOL_NUMBERS
 from controlplane.k8s.selectors import matches
 from controlplane.k8s.store import Obj
 
-PROTOCOLS = {"TCP": 6, "UDP": 17, "SCTP": 132}
 ANY_PROTOCOL = 0
 ALL_ADDRESSES = (0, 0xFFFFFFFF)
 
@@ -81,10 +81,6 @@ class PodInfo:
     ip: int
     labels: Mapping[str, str]
     named_ports: Mapping[tuple[str, str], int]  # (port name, protocol) → number
-
-
-def ip_int(text: str) -> int:
-    return int(ipaddress.IPv4Address(text))
 
 
 def named_ports_of(pod: Obj) -> dict[tuple[str, str], int]:
@@ -266,7 +262,7 @@ class PolicyIndex:
                 continue
             for port in ports:
                 protocol_name = port.get("protocol") or "TCP"
-                protocol = PROTOCOLS.get(protocol_name, 0)
+                protocol = PROTOCOL_NUMBERS.get(str(protocol_name).lower(), 0)
                 number = port.get("port")
                 if number is None:
                     out.extend(Allow(lo, hi, protocol, 0, 65535, ref) for lo, hi in ranges)

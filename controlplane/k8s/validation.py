@@ -28,7 +28,7 @@ from typing import Any
 import pydantic
 from kubernetes.client import models as k8s_models
 
-from controlplane.errors import InputError
+from controlplane.inet import KUBERNETES_PROTOCOLS
 from controlplane.k8s.manifests import Manifest
 from controlplane.tf.declared import TF_MODELS, parse_vn_ref
 
@@ -60,7 +60,6 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IANA_SVC_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-PROTOCOLS = ("TCP", "UDP", "SCTP")
 #: pods one workload may ask for: the scale the simulator is measured at (10k pods), and a
 #: bound on the work one number in a manifest can make (10**9 would never finish)
 MAX_REPLICAS = 10_000
@@ -266,7 +265,7 @@ def _check_port_number(manifest: Manifest, value: Any, loc: tuple[str | int, ...
 
 
 def _check_protocol(manifest: Manifest, value: Any, loc: tuple[str | int, ...]) -> None:
-    if value is not None and value not in PROTOCOLS:
+    if value is not None and value not in KUBERNETES_PROTOCOLS:
         raise manifest.error(f"unsupported protocol {value!r} (TCP, UDP or SCTP)", loc)
 
 

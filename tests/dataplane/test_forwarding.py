@@ -14,11 +14,12 @@ import pytest
 from k8s_objects import isolated, namespace, objects, pod, three_nodes
 
 from controlplane.config import ClusterConfig
-from vrouter.conversation import Conversation, converse, protocol_number
+from controlplane.inet import ip_int, protocol_number
+from vrouter.conversation import Conversation, converse
 from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROPPED, FABRIC, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.trace import T_DNAT, T_ECMP
 from vrouter.sim import Simulation
-from vrouter.traffic import answers, first_packets, ip_int, resolve_source, resolve_target
+from vrouter.traffic import answers, first_packets, resolve_source, resolve_target
 
 SERVICE = """
 apiVersion: v1

@@ -16,12 +16,12 @@ internet behind it; it has no flow table (no policy flag anywhere).
 from __future__ import annotations
 
 import functools
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from controlplane.inet import PROTOCOL_NUMBERS, UDP, ip_int, protocol_number
 from controlplane.config import GATEWAY_NODE
 from controlplane.controller.intent import (
     DISCARD,
@@ -65,16 +65,10 @@ from vrouter.dataplane.tables import (
 
 INTERNET_VRF = ("<internet>",)  # the gateway's side toward the internet: where clients' packets enter
 OUTBOUND_VRF = ("<outbound>",)  # the gateway's side toward the fabric: everything goes out to the internet
-PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132, "TCP": 6, "UDP": 17, "SCTP": 132}
 ECMP_FIELD_BITS = {"sip": 1, "dip": 2, "proto": 4, "sport": 8, "dport": 16}
 
 
 @functools.lru_cache(maxsize=None)
-def ip_int(text: str) -> int:
-    """A dotted address as an int (cached: the same addresses recur on every node)."""
-    return int.from_bytes(socket.inet_aton(text), "big")
-
-
 @dataclass
 class Nexthop:
     """One row of the nexthop table, as the agent builds it (and the views show it)."""
@@ -247,7 +241,7 @@ class _Compiler:
         iface = self.intent.interfaces[vmi]
         vrf = self.vrf(vn)
         flags = NH_FLAG_POLICY | (NH_FLAG_FIP if fip else 0)
-        maps = tuple((PROTOCOL_NUMBERS.get(m.protocol, 17), m.src_port, m.dst_port) for m in port_map)
+        maps = tuple((PROTOCOL_NUMBERS.get(m.protocol.lower(), UDP), m.src_port, m.dst_port) for m in port_map)
         what = f"{iface.pod or fq_str(vmi)}" + (f" via floating IP {fip}" if fip else "")
         return self.nexthop(
             ("encap", vif, vrf, ip_int(fip) if fip else 0),
@@ -287,7 +281,7 @@ class _Compiler:
             return self.encap_nexthop(end.vmi, end.vn, vif, in_prog, end.fip if end.kind == FIP else None, port_map)
         target = self.node_index[end.node]
         label = self.vni(end.vn) if self.vxlan else self.labels[end.node][(end.vmi, end.vn)]
-        maps = tuple((PROTOCOL_NUMBERS.get(m.protocol, 17), m.src_port, m.dst_port) for m in port_map)
+        maps = tuple((PROTOCOL_NUMBERS.get(m.protocol.lower(), UDP), m.src_port, m.dst_port) for m in port_map)
         what = f"{iface.pod or fq_str(end.vmi)} on {end.node}" + (f" via floating IP {end.fip}" if end.kind == FIP else "")
         key = ("tunnel", target, label) if not self.vxlan else ("tunnel", target, label, end.vmi, end.kind)
         return self.nexthop(
@@ -505,7 +499,7 @@ class _Compiler:
         if not self.agent.is_gateway:
             for rule in self.intent.node_ports:
                 chosen = rule.backends_on(self.agent.name)
-                rows["proto"].append(PROTOCOL_NUMBERS[rule.protocol])
+                rows["proto"].append(protocol_number(rule.protocol))
                 rows["port"].append(rule.node_port)
                 rows["snat"].append(0 if rule.local_only else 1)
                 rows["b_start"].append(len(backends))

@@ -7,13 +7,13 @@ addresses — using the compiled node's tables and the agent's rule book.
 
 from __future__ import annotations
 
-import ipaddress
 import string
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from controlplane.inet import ip_text
 from vrouter.agent import CompiledNode
 from vrouter.agent.rules import RuleBook
 from vrouter.dataplane.packets import DROP_REASONS, OUTCOME_NAMES
@@ -48,10 +48,6 @@ STAGE_NAMES = {
     24: "flow",
     25: "flow",
 }
-
-
-def ip_text(value: int) -> str:
-    return str(ipaddress.IPv4Address(int(value) & 0xFFFFFFFF))
 
 
 @dataclass

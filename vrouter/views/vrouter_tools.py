@@ -10,11 +10,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from controlplane.inet import ip_text
 from vrouter.agent.agent import CompiledNode
 from vrouter.dataplane.tables import (
     ENCAP_NAMES,
@@ -33,10 +33,6 @@ from vrouter.dataplane.tables import (
 if TYPE_CHECKING:
     from vrouter.agent.rules import RuleBook
     from vrouter.dataplane.state import Counters, FlowState
-
-
-def ip_text(value: int) -> str:
-    return str(ipaddress.IPv4Address(int(value)))
 
 
 @dataclass
@@ -295,7 +291,15 @@ def flow_list(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: i
 
 def flow_rows(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: int = 1000) -> list[dict[str, object]]:
     from vrouter.dataplane.packets import DROP_REASONS
-    from vrouter.dataplane.state import ACTION_FREE, ACTION_NAMES, FLAG_DNAT, FLAG_DPAT, FLAG_REVERSE, FLAG_SNAT, FLAG_SPAT
+    from vrouter.dataplane.state import (
+        ACTION_FREE,
+        ACTION_NAMES,
+        FLAG_DNAT,
+        FLAG_DPAT,
+        FLAG_REVERSE,
+        FLAG_SNAT,
+        FLAG_SPAT,
+    )
 
     entries = flows.entries
     live = np.flatnonzero(entries["action"] != ACTION_FREE)[:limit]
