@@ -48,10 +48,12 @@ def fnv32a(data: bytes) -> int:
 
 
 def safe_encode(text: str) -> str:
-    """Kubernetes' SafeEncodeString: each character mapped into a vowel-free alphabet.
+    """Kubernetes' SafeEncodeString: each character mapped into a vowel-free alphabet
+    (``bcdfghjklmnpqrstvwxz2456789``, by its code point modulo 27: "1" is 49 → "5", "7" is
+    55 → "c", "8" is 56 → "d").
 
     >>> safe_encode("1317571478")
-    '5757959586'
+    '575c9c58cd'
     """
     return "".join(SAFE_ALPHABET[ord(c) % len(SAFE_ALPHABET)] for c in text)
 
