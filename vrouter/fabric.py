@@ -87,10 +87,12 @@ class CounterSnapshot:
         """Raise :class:`ConservationError` unless the counters grew as the rows say."""
         after = CounterSnapshot.take(runtimes)
         n_nodes = len(runtimes)
-        dropped = rows[rows["outcome"] == DROPPED]
-        at = np.clip(dropped["node"].astype(np.int64), 0, max(n_nodes - 1, 0))
-        n_reasons = self.drops.shape[1]
-        expected = np.bincount(at * n_reasons + dropped["drop_reason"], minlength=self.drops.size).reshape(self.drops.shape)
+        dropped = np.flatnonzero(rows["outcome"] == DROPPED)
+        reasons = rows["drop_reason"][dropped].astype(np.int64)
+        expected = np.zeros_like(self.drops)
+        if dropped.size:
+            at = np.clip(rows["node"][dropped].astype(np.int64), 0, max(n_nodes - 1, 0))
+            expected = np.bincount(at * self.drops.shape[1] + reasons, minlength=self.drops.size).reshape(self.drops.shape)
         grown_by = after.drops - self.drops
         if not np.array_equal(grown_by, expected):
             node, reason = (int(v[0]) for v in np.nonzero(grown_by != expected))
@@ -111,7 +113,7 @@ class CounterSnapshot:
             raise ConservationError(f"vif rx counters grew by {received}, but packets entered nodes {entered} times")
         # a setup (an agent decision) installs a flow, or finds the table full and drops
         installed = after.setups - self.setups
-        full = int(np.count_nonzero(dropped["drop_reason"] == DROP_FLOW_TABLE_FULL))
+        full = int(np.count_nonzero(reasons == DROP_FLOW_TABLE_FULL))
         if not installed <= setups <= installed + full:
             raise ConservationError(f"flow-setup counters grew by {installed} ({full} table-full drops), but the run reports {setups} setups")
 

@@ -25,9 +25,12 @@ For speed, :func:`process_batch` goes over the batch three times, the way VPP's 
 nodes work on vectors: (1) ingress and the flow key's hash for every packet, prefetching
 its bucket; (2) the bucket lookups, prefetching the flow entries; (3) each packet's
 processing. A packet whose flow is established, current and allowed takes the fast path
-written out in that third loop; any other (a miss, a HOLD, a drop flow, a TCP SYN/FIN/RST,
-a flow from an older configuration, or tracing) takes :func:`general_packet`, the stages
-above one by one. Both give the same result.
+(``_takes_fast_path``, ``_fast_path``); any other (a miss, a HOLD, a drop flow, a TCP
+SYN/FIN/RST, a flow from an older configuration, or tracing) takes :func:`general_packet`,
+the stages above one by one. Both give the same result. ``flow_setup`` is written as its
+numbered steps (``_destination``, ``_local_nat``, ``_policies``, ``_install_reverse``;
+``_nat_flags`` serves the forward and the reverse flow); those helpers, like the passes'
+(``_enter``), are inlined into their one caller, so the split costs nothing at run time.
 
 ``process_batch`` releases the GIL: nodes have separate tables and flow state, so the
 fabric (or a benchmark) may run several nodes' batches in parallel threads.
@@ -402,6 +405,238 @@ def _write_flow(fs: FlowState, f: int, action: int, flags: int, dvrf: int, key_n
     e.last = now
 
 
+@kernel(cache=True, inline="always", _nrt=False)
+def _destination(kt: KernelTables, p, vrf: int, label_nh: int, keep_slot: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int):
+    """Flow setup, 1: where the packet goes — the label's nexthop, or the route's (for an ECMP
+    composite, the member of ``keep_slot`` while it holds one, else the hash's).
+    Returns (drop reason or 0, route id, destination nexthop, destination VN, ECMP slot)."""
+    reason = 0
+    route_id = np.int64(-1)
+    dest_nh = np.int64(-1)
+    dst_vn = np.int64(-1)
+    slot = np.int64(-1)
+    if label_nh >= 0:
+        return reason, route_id, np.int64(label_nh), np.int64(kt.nhs[label_nh].dst_vn), slot
+    route_id, nh = _route(kt, vrf, p.dip)
+    if route_id < 0:
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_NO_ROUTE, vrf, p.dip, 0, 0)
+        return DROP_NO_ROUTE, route_id, dest_nh, dst_vn, slot
+    if trace.shape[0]:
+        emit(trace, tcount, i, node, T_ROUTE, vrf, route_id, nh, 0)
+    dst_vn = np.int64(kt.nhs[nh].dst_vn)
+    kind = kt.nhs[nh].type
+    if kind == NH_DISCARD:
+        reason = DROP_NO_ROUTE if (kt.nhs[nh].flags & NH_FLAG_NO_ROUTE) else DROP_DISCARD
+    elif kind == NH_COMPOSITE:
+        kept = ecmp_member(kt, nh, keep_slot)
+        if kept >= 0:
+            slot, dest_nh = np.int64(keep_slot), np.int64(kept)
+        else:
+            h = ecmp_hash(p.sip, p.dip, p.proto, p.sport, p.dport, kt.scalars[S_ECMP_FIELDS])
+            slot, dest_nh = ecmp_choose(kt, nh, h)
+        if dest_nh < 0:
+            reason = DROP_NO_ROUTE
+        elif trace.shape[0]:
+            emit(trace, tcount, i, node, T_ECMP, nh, slot, dest_nh, kt.nhs[nh].member_len)
+    else:
+        dest_nh = nh
+    return reason, route_id, dest_nh, dst_vn, slot
+
+
+@kernel(cache=True, inline="always", _nrt=False)
+def _local_nat(kt: KernelTables, p, vrf: int, dest_nh: int, dst_vn: int, label_nh: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int):
+    """Flow setup, 2: NAT on this node — a floating IP of a local interface (DNAT and DPAT to
+    the pod), or a NodePort of this host (kube-proxy's DNAT, and SNAT when the Service asks).
+    Returns (drop reason or 0, destination nexthop, destination VN, new source address, new
+    destination address, new destination port, destination VRF, NAT rule ref, SNATed?)."""
+    reason = 0
+    dip = p.dip
+    dport = p.dport
+    proto = p.proto
+    new_sip = p.sip
+    new_dip = dip
+    new_dport = np.int64(dport)
+    dvrf = vrf
+    ref_nat = np.int64(-1)
+    snat = False
+    kind = kt.nhs[dest_nh].type
+    if kind == NH_ENCAP and (kt.nhs[dest_nh].flags & NH_FLAG_FIP) and kt.nhs[dest_nh].fip == dip:
+        target = np.int64(dport) if proto == PROTO_ICMP else np.int64(_port_map(kt, dest_nh, proto, dport))
+        if target < 0:
+            reason = DROP_NO_PORT_MAP
+        else:
+            new_dip = kt.nhs[dest_nh].dst_ip
+            new_dport = target
+            dvrf = kt.vifs[kt.nhs[dest_nh].vif].vrf
+            if trace.shape[0]:
+                emit(trace, tcount, i, node, T_DNAT, dip, new_dip, dport, new_dport)
+    elif kind == NH_RECEIVE and label_nh < 0 and dip == kt.node_ip[node]:
+        for r in range(kt.node_ports.shape[0]):
+            rule = kt.node_ports[r]
+            if rule.proto == proto and rule.port == dport:
+                ref_nat = np.int64(rule.ref)
+                n = rule.b_len
+                if n == 0:
+                    reason = DROP_NO_BACKEND
+                    break
+                h = ecmp_hash(p.sip, dip, proto, p.sport, dport, 31)
+                b = rule.b_start + np.int64(h % np.uint32(n))
+                new_dip = kt.node_port_backends[b].ip
+                new_dport = np.int64(kt.node_port_backends[b].port)
+                if rule.snat:
+                    new_sip = kt.node_ip[node]
+                    snat = True
+                dvrf = kt.vifs[VIF_HOST].vrf
+                if trace.shape[0]:
+                    emit(trace, tcount, i, node, T_KUBE_PROXY, ref_nat, new_dip, new_dport, new_sip if snat else 0)
+                rid2, nh2 = _route(kt, dvrf, new_dip)
+                if rid2 < 0 or kt.nhs[nh2].type == NH_DISCARD:
+                    reason = DROP_NO_ROUTE
+                else:
+                    if trace.shape[0]:
+                        emit(trace, tcount, i, node, T_ROUTE, dvrf, rid2, nh2, 0)
+                    dest_nh = nh2
+                    dst_vn = np.int64(kt.nhs[nh2].dst_vn)
+                break
+    return reason, dest_nh, dst_vn, new_sip, new_dip, new_dport, dvrf, ref_nat, snat
+
+
+@kernel(cache=True, inline="always", _nrt=False)
+def _policies(
+    kt: KernelTables, p, vrf: int, src_vif: int, dst_vn: int, dest_local_vif: int, peer_ip, peer_port: int, new_sip, new_dport: int,
+    trace: np.ndarray, tcount: np.ndarray, i: int, node: int,
+):
+    """Flow setup, 3: the source VN's ACL, the destination VN's (local destination), the
+    sender's egress and the local receiver's ingress programs; the first denial decides.
+    Returns (drop reason or 0, ACL ref, egress ref, ingress ref)."""
+    reason = 0
+    proto = p.proto
+    sport = p.sport
+    dport = p.dport
+    ref_acl = np.int64(-1)
+    ref_egress = np.int64(-1)
+    ref_ingress = np.int64(-1)
+    src_vn = np.int64(-1)
+    if src_vif >= 0:
+        src_vn = np.int64(kt.vifs[src_vif].vrf)
+    else:
+        rs, ns = _route(kt, vrf, p.sip)
+        if rs >= 0:
+            src_vn = np.int64(kt.nhs[ns].dst_vn)
+    if src_vif >= 0:
+        ok, ref_acl = acl_decide(kt, src_vn, src_vn, dst_vn, proto, sport, dport)
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_ACL, src_vn, ref_acl, 1 if ok else 0, ACL_SOURCE_VN)
+        if not ok:
+            return DROP_POLICY, ref_acl, ref_egress, ref_ingress
+    if dest_local_vif >= 0 and dst_vn != src_vn:
+        ok, ref = acl_decide(kt, dst_vn, src_vn, dst_vn, proto, sport, dport)
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_ACL, dst_vn, ref, 1 if ok else 0, ACL_DEST_VN)
+        if ref >= 0:
+            ref_acl = ref
+        if not ok:
+            return DROP_OUT_POLICY, ref_acl, ref_egress, ref_ingress
+    if src_vif >= 0 and kt.vifs[src_vif].type == VIF_VM:
+        program = kt.vifs[src_vif].out_prog
+        ok, ref_egress = program_decide(kt, program, peer_ip, proto, peer_port)
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_SG, SG_SENDER_EGRESS, ref_egress, 1 if ok else 0, program)
+        if not ok:
+            return DROP_OUT_SG, ref_acl, ref_egress, ref_ingress
+    if dest_local_vif >= 0:
+        program = kt.vifs[dest_local_vif].in_prog
+        ok, ref_ingress = program_decide(kt, program, np.uint32(new_sip), proto, new_dport)
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_SG, SG_RECEIVER_INGRESS, ref_ingress, 1 if ok else 0, program)
+        if not ok:
+            reason = DROP_SG
+    return reason, ref_acl, ref_egress, ref_ingress
+
+
+@kernel(cache=True, inline="always", _nrt=False)
+def _nat_flags(source_changed: bool, destination_changed: bool, sport_changed: bool, dport_changed: bool, vrf_changed: bool) -> int:
+    """A flow's NAT flags from what its rewrite changes. The reverse flow rewrites the other
+    way round: its source changes where the forward flow's destination did, and so on."""
+    flags = 0
+    if source_changed:
+        flags |= FLAG_SNAT
+    if destination_changed:
+        flags |= FLAG_DNAT
+    if sport_changed:
+        flags |= FLAG_SPAT
+    if dport_changed:
+        flags |= FLAG_DPAT
+    if vrf_changed:
+        flags |= FLAG_VRF_TRANSLATE
+    return flags
+
+
+@kernel(cache=True, inline="always", _nrt=False)
+def _reverse_key_nh(kt: KernelTables, dest_nh: int, dest_local_vif: int, src_vif: int, key_nh: int, snat: bool) -> int:
+    """Where replies to a flow will enter this node: the reverse flow's key nexthop."""
+    if dest_local_vif >= 0:
+        return np.int64(kt.vifs[dest_local_vif].nh)
+    if kt.nhs[dest_nh].type == NH_RECEIVE:
+        return np.int64(kt.vifs[VIF_HOST].nh)
+    if snat:
+        return np.int64(kt.vifs[VIF_FABRIC].nh)
+    if src_vif >= 0 and kt.vifs[src_vif].type == VIF_VM:
+        return np.int64(key_nh)
+    return np.int64(kt.vifs[VIF_FABRIC].nh)
+
+
+@kernel(cache=True, inline="always", _nrt=False)
+def _install_reverse(
+    kt: KernelTables, fs: FlowState, cnt: Counters, p, f: int, action: int, vrf: int, dvrf: int, key_nh: int, src_vif: int,
+    dest_nh: int, dest_local_vif: int, snat: bool, new_sip, new_dip, new_sport: int, new_dport: int, now: int, generation: int,
+    trace: np.ndarray, tcount: np.ndarray, i: int, node: int,
+) -> int:
+    """Flow setup, 4b: the reverse flow of an allowed flow ``f``, keyed where the replies will
+    enter and carrying the inverse NAT. Returns ``f``, or -1 when the table is full (then
+    ``f`` goes too and the packet drops FLOW_TABLE_FULL)."""
+    sip = p.sip
+    dip = p.dip
+    proto = p.proto
+    sport = p.sport
+    dport = p.dport
+    rkey = _reverse_key_nh(kt, dest_nh, dest_local_vif, src_vif, key_nh, snat)
+    r_sport = new_dport
+    r_dport = new_sport
+    if proto == PROTO_ICMP:
+        r_sport = new_sport
+        r_dport = new_dport
+    w0, w1, w2, w3 = pack_key(rkey, new_dip, new_sip, proto, r_sport, r_dport)
+    found, created = flow_find_or_insert(fs.keys, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
+    r = np.int64(found)
+    if r < 0:
+        flow_delete(fs.keys, f)
+        fs.entries[f].action = ACTION_FREE
+        cnt.flows[FC_DELETED] += 1
+        cnt.flows[FC_FULL] += 1
+        _drop(cnt, p, DROP_FLOW_TABLE_FULL, trace, tcount, i, node)
+        return -1
+    if created:
+        cnt.flows[FC_CREATED] += 1
+    elif fs.entries[r].rflow >= 0 and fs.entries[r].rflow != f:
+        # a stale pair used this key: it loses its partner
+        fs.entries[fs.entries[r].rflow].rflow = -1
+    out_sport = np.int64(dport)
+    out_dport = np.int64(sport)
+    if proto == PROTO_ICMP:
+        out_sport = np.int64(sport)
+        out_dport = np.int64(dport)
+    rflags = FLAG_REVERSE | _nat_flags(new_dip != dip, new_sip != sip, new_dport != dport, new_sport != sport, dvrf != vrf)
+    # the pair's rules live on the forward flow only: one refs row touched per setup, not two
+    _write_flow(fs, r, action, rflags, vrf, rkey, dip, sip, out_sport, out_dport, -1, 0, -1, now, generation)
+    fs.entries[f].rflow = r
+    fs.entries[r].rflow = f
+    if trace.shape[0]:
+        emit(trace, tcount, i, node, T_FLOWS, f, r, action, 0)
+    return f
+
+
 @kernel(cache=True, _nrt=False)
 def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index: int, vrf: int, key_nh: int, src_vif: int, label_nh: int, now: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int, keep_slot: int) -> int:
     """The agent's decision for a new flow, and the installation of both flows.
@@ -421,95 +656,21 @@ def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index:
     proto = p.proto
     sport = p.sport
     dport = p.dport
+    generation = kt.scalars[S_GENERATION]
+    # 1. where does it go?
+    reason, route_id, dest_nh, dst_vn, slot = _destination(kt, p, vrf, label_nh, keep_slot, trace, tcount, i, node)
+    # 2. NAT on this node: a floating IP of a local interface, or a NodePort of this host
     new_sip = sip
     new_dip = dip
     new_sport = np.int64(sport)
     new_dport = np.int64(dport)
     dvrf = vrf
-    slot = np.int64(-1)
-    route_id = np.int64(-1)
-    reason = 0
-    dest_nh = np.int64(-1)
-    dst_vn = np.int64(-1)
-    ref_acl = np.int64(-1)
-    ref_egress = np.int64(-1)
-    ref_ingress = np.int64(-1)
     ref_nat = np.int64(-1)
+    snat = False
+    if reason == 0:
+        reason, dest_nh, dst_vn, new_sip, new_dip, new_dport, dvrf, ref_nat, snat = _local_nat(kt, p, vrf, dest_nh, dst_vn, label_nh, trace, tcount, i, node)
     peer_ip = np.uint32(dip)  # who the sender's egress rules see (after ECMP / DNAT)
     peer_port = np.int64(dport)
-    snat = False
-    generation = kt.scalars[S_GENERATION]
-    # 1. where does it go?
-    if label_nh >= 0:
-        dest_nh = label_nh
-        dst_vn = np.int64(kt.nhs[label_nh].dst_vn)
-    else:
-        route_id, nh = _route(kt, vrf, dip)
-        if route_id < 0:
-            if trace.shape[0]:
-                emit(trace, tcount, i, node, T_NO_ROUTE, vrf, dip, 0, 0)
-            reason = DROP_NO_ROUTE
-        else:
-            if trace.shape[0]:
-                emit(trace, tcount, i, node, T_ROUTE, vrf, route_id, nh, 0)
-            dst_vn = np.int64(kt.nhs[nh].dst_vn)
-            kind = kt.nhs[nh].type
-            if kind == NH_DISCARD:
-                reason = DROP_NO_ROUTE if (kt.nhs[nh].flags & NH_FLAG_NO_ROUTE) else DROP_DISCARD
-            elif kind == NH_COMPOSITE:
-                kept = ecmp_member(kt, nh, keep_slot)
-                if kept >= 0:
-                    slot, dest_nh = np.int64(keep_slot), np.int64(kept)
-                else:
-                    h = ecmp_hash(sip, dip, proto, sport, dport, kt.scalars[S_ECMP_FIELDS])
-                    slot, dest_nh = ecmp_choose(kt, nh, h)
-                if dest_nh < 0:
-                    reason = DROP_NO_ROUTE
-                elif trace.shape[0]:
-                    emit(trace, tcount, i, node, T_ECMP, nh, slot, dest_nh, kt.nhs[nh].member_len)
-            else:
-                dest_nh = nh
-    # 2. NAT on this node: a floating IP of a local interface, or a NodePort of this host
-    if reason == 0:
-        kind = kt.nhs[dest_nh].type
-        if kind == NH_ENCAP and (kt.nhs[dest_nh].flags & NH_FLAG_FIP) and kt.nhs[dest_nh].fip == dip:
-            target = np.int64(dport) if proto == PROTO_ICMP else np.int64(_port_map(kt, dest_nh, proto, dport))
-            if target < 0:
-                reason = DROP_NO_PORT_MAP
-            else:
-                new_dip = kt.nhs[dest_nh].dst_ip
-                new_dport = target
-                dvrf = kt.vifs[kt.nhs[dest_nh].vif].vrf
-                if trace.shape[0]:
-                    emit(trace, tcount, i, node, T_DNAT, dip, new_dip, dport, new_dport)
-        elif kind == NH_RECEIVE and label_nh < 0 and dip == kt.node_ip[node]:
-            for r in range(kt.node_ports.shape[0]):
-                rule = kt.node_ports[r]
-                if rule.proto == proto and rule.port == dport:
-                    ref_nat = np.int64(rule.ref)
-                    n = rule.b_len
-                    if n == 0:
-                        reason = DROP_NO_BACKEND
-                        break
-                    h = ecmp_hash(sip, dip, proto, sport, dport, 31)
-                    b = rule.b_start + np.int64(h % np.uint32(n))
-                    new_dip = kt.node_port_backends[b].ip
-                    new_dport = np.int64(kt.node_port_backends[b].port)
-                    if rule.snat:
-                        new_sip = kt.node_ip[node]
-                        snat = True
-                    dvrf = kt.vifs[VIF_HOST].vrf
-                    if trace.shape[0]:
-                        emit(trace, tcount, i, node, T_KUBE_PROXY, ref_nat, new_dip, new_dport, new_sip if snat else 0)
-                    rid2, nh2 = _route(kt, dvrf, new_dip)
-                    if rid2 < 0 or kt.nhs[nh2].type == NH_DISCARD:
-                        reason = DROP_NO_ROUTE
-                    else:
-                        if trace.shape[0]:
-                            emit(trace, tcount, i, node, T_ROUTE, dvrf, rid2, nh2, 0)
-                        dest_nh = nh2
-                        dst_vn = np.int64(kt.nhs[nh2].dst_vn)
-                    break
     if reason == 0:
         peer_ip = np.uint32(new_dip)
         peer_port = new_dport
@@ -525,55 +686,17 @@ def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index:
         if v >= 0 and kt.vifs[v].type == VIF_VM:
             dest_local_vif = v
     # 3. policy: the source VN's ACL, the destination VN's (local destination), SGs
-    src_vn = np.int64(-1)
-    if src_vif >= 0:
-        src_vn = np.int64(kt.vifs[src_vif].vrf)
-    else:
-        rs, ns = _route(kt, vrf, sip)
-        if rs >= 0:
-            src_vn = np.int64(kt.nhs[ns].dst_vn)
-    if reason == 0 and src_vif >= 0:
-        ok, ref_acl = acl_decide(kt, src_vn, src_vn, dst_vn, proto, sport, dport)
-        if trace.shape[0]:
-            emit(trace, tcount, i, node, T_ACL, src_vn, ref_acl, 1 if ok else 0, ACL_SOURCE_VN)
-        if not ok:
-            reason = DROP_POLICY
-    if reason == 0 and dest_local_vif >= 0 and dst_vn != src_vn:
-        ok, ref = acl_decide(kt, dst_vn, src_vn, dst_vn, proto, sport, dport)
-        if trace.shape[0]:
-            emit(trace, tcount, i, node, T_ACL, dst_vn, ref, 1 if ok else 0, ACL_DEST_VN)
-        if ref >= 0:
-            ref_acl = ref
-        if not ok:
-            reason = DROP_OUT_POLICY
-    if reason == 0 and src_vif >= 0 and kt.vifs[src_vif].type == VIF_VM:
-        program = kt.vifs[src_vif].out_prog
-        ok, ref_egress = program_decide(kt, program, peer_ip, proto, peer_port)
-        if trace.shape[0]:
-            emit(trace, tcount, i, node, T_SG, SG_SENDER_EGRESS, ref_egress, 1 if ok else 0, program)
-        if not ok:
-            reason = DROP_OUT_SG
-    if reason == 0 and dest_local_vif >= 0:
-        program = kt.vifs[dest_local_vif].in_prog
-        ok, ref_ingress = program_decide(kt, program, np.uint32(new_sip), proto, new_dport)
-        if trace.shape[0]:
-            emit(trace, tcount, i, node, T_SG, SG_RECEIVER_INGRESS, ref_ingress, 1 if ok else 0, program)
-        if not ok:
-            reason = DROP_SG
+    ref_acl = np.int64(-1)
+    ref_egress = np.int64(-1)
+    ref_ingress = np.int64(-1)
+    if reason == 0:
+        reason, ref_acl, ref_egress, ref_ingress = _policies(
+            kt, p, vrf, src_vif, dst_vn, dest_local_vif, peer_ip, peer_port, new_sip, new_dport, trace, tcount, i, node
+        )
     # 4. install the forward flow (and the reverse one when allowed)
     rewritten = new_sip != sip or new_dip != dip or new_sport != sport or new_dport != dport
     action = ACTION_DROP if reason else (ACTION_NAT if rewritten else ACTION_FORWARD)
-    flags = 0
-    if new_sip != sip:
-        flags |= FLAG_SNAT
-    if new_dip != dip:
-        flags |= FLAG_DNAT
-    if new_sport != sport:
-        flags |= FLAG_SPAT
-    if new_dport != dport:
-        flags |= FLAG_DPAT
-    if dvrf != vrf:
-        flags |= FLAG_VRF_TRANSLATE
+    flags = _nat_flags(new_sip != sip, new_dip != dip, new_sport != sport, new_dport != dport, dvrf != vrf)
     f = np.int64(forward_index)
     if f >= 0 and fs.entries[f].rflow >= 0:
         _remove_one(fs, cnt, np.int64(fs.entries[f].rflow))  # decided again: the old reverse flow goes
@@ -598,60 +721,10 @@ def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index:
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_FLOWS, f, -1, action, 0)
         return f
-    # where replies to this flow will enter this node, i.e. the reverse flow's key nexthop
-    if dest_local_vif >= 0:
-        rkey = np.int64(kt.vifs[dest_local_vif].nh)
-    elif kt.nhs[dest_nh].type == NH_RECEIVE:
-        rkey = np.int64(kt.vifs[VIF_HOST].nh)
-    elif snat:
-        rkey = np.int64(kt.vifs[VIF_FABRIC].nh)
-    elif src_vif >= 0 and kt.vifs[src_vif].type == VIF_VM:
-        rkey = np.int64(key_nh)
-    else:
-        rkey = np.int64(kt.vifs[VIF_FABRIC].nh)
-    r_sport = new_dport
-    r_dport = new_sport
-    if proto == PROTO_ICMP:
-        r_sport = new_sport
-        r_dport = new_dport
-    w0, w1, w2, w3 = pack_key(rkey, new_dip, new_sip, proto, r_sport, r_dport)
-    found, created = flow_find_or_insert(fs.keys, w0, w1, w2, w3, flow_hash(w0, w1, w2, w3))
-    r = np.int64(found)
-    if r < 0:
-        flow_delete(fs.keys, f)
-        fs.entries[f].action = ACTION_FREE
-        cnt.flows[FC_DELETED] += 1
-        cnt.flows[FC_FULL] += 1
-        _drop(cnt, p, DROP_FLOW_TABLE_FULL, trace, tcount, i, node)
-        return -1
-    if created:
-        cnt.flows[FC_CREATED] += 1
-    elif fs.entries[r].rflow >= 0 and fs.entries[r].rflow != f:
-        # a stale pair used this key: it loses its partner
-        fs.entries[fs.entries[r].rflow].rflow = -1
-    rflags = FLAG_REVERSE
-    out_sport = np.int64(dport)
-    out_dport = np.int64(sport)
-    if proto == PROTO_ICMP:
-        out_sport = np.int64(sport)
-        out_dport = np.int64(dport)
-    if new_dip != dip:
-        rflags |= FLAG_SNAT
-    if new_sip != sip:
-        rflags |= FLAG_DNAT
-    if new_dport != dport:
-        rflags |= FLAG_SPAT
-    if new_sport != sport:
-        rflags |= FLAG_DPAT
-    if dvrf != vrf:
-        rflags |= FLAG_VRF_TRANSLATE
-    # the pair's rules live on the forward flow only: one refs row touched per setup, not two
-    _write_flow(fs, r, action, rflags, vrf, rkey, dip, sip, out_sport, out_dport, -1, 0, -1, now, generation)
-    fs.entries[f].rflow = r
-    fs.entries[r].rflow = f
-    if trace.shape[0]:
-        emit(trace, tcount, i, node, T_FLOWS, f, r, action, 0)
-    return f
+    return _install_reverse(
+        kt, fs, cnt, p, f, action, vrf, dvrf, key_nh, src_vif, dest_nh, dest_local_vif, snat,
+        new_sip, new_dip, new_sport, new_dport, now, generation, trace, tcount, i, node,
+    )
 
 
 @kernel(cache=True, _nrt=False)
@@ -857,6 +930,99 @@ def general_packet(kt: KernelTables, fs: FlowState, cnt: Counters, p, i: int, no
     return done
 
 
+@kernel(cache=True, inline="always", _nrt=False)
+def _enter(kt: KernelTables, cnt: Counters, p, i: int, node: int, trace: np.ndarray, tcount: np.ndarray, keys: np.ndarray, n_buckets: int) -> None:
+    """Pass 1 for one packet of this node: entry (§1), ingress, and the flow key's hash, whose
+    bucket is prefetched for pass 2. ``key_nh`` is left -1 when no flow lookup follows."""
+    if p.outcome == PENDING:
+        p.out_sip = p.sip
+        p.out_dip = p.dip
+        p.out_sport = p.sport
+        p.out_dport = p.dport
+        p.out_ttl = p.ttl
+        p.hops += 1
+        if 0 <= p.in_vif < cnt.vifs.shape[0]:
+            cnt.vifs[p.in_vif, RX_PACKETS] += 1
+            cnt.vifs[p.in_vif, RX_BYTES] += p.length
+    p.outcome = PENDING
+    p.ecmp_slot = -1
+    p.flow = -1
+    state = ingress(kt, cnt, p, i, node, trace, tcount)
+    if state == STATELESS:
+        _stateless(kt, cnt, p, p.vrf, trace, tcount, i, node)
+        p.key_nh = -1
+    elif state == FLOW_PATH:
+        w0, w1, w2, w3 = pack_key(p.key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
+        h = flow_hash(w0, w1, w2, w3)
+        p.hash = h
+        prefetch(keys, np.int64(h & np.uint32(n_buckets - 1)) * 16)
+
+
+@kernel(cache=True, inline="always", _nrt=False)
+def _takes_fast_path(p, f: int, entries: np.ndarray, keys: np.ndarray, changed: bool, generation: int) -> bool:
+    """May the packet take the fast path: its flow (found in pass 2, and still that flow if
+    the general path ran since) is current, allowed, and the packet changes no TCP state."""
+    e = entries[f]
+    fast = True
+    if changed:
+        # the entry may have changed since pass 2 (an earlier packet of this chunk)
+        w0, w1, w2, w3 = pack_key(p.key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
+        fast = keys[f, 0] == w0 and keys[f, 1] == w1 and keys[f, 2] == w2 and keys[f, 3] == w3
+    fast = fast and e.gen == generation and (e.action == ACTION_FORWARD or e.action == ACTION_NAT)
+    if fast and p.proto == PROTO_TCP:
+        flags = p.tcp_flags
+        if flags & (TCP_SYN | TCP_FIN | TCP_RST):
+            fast = False
+        elif (flags & TCP_ACK) and not (e.tcp & TCP_ESTABLISHED):
+            # the handshake's last ACK changes the state: only then the general path
+            r = np.int64(e.rflow)
+            fast = not (r >= 0 and (entries[r].tcp & TCP_SEEN_SYNACK))
+    return fast
+
+
+@kernel(cache=True, inline="always", _nrt=False)
+def _fast_path(kt: KernelTables, fs: FlowState, cnt: Counters, p, f: int, now: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
+    """An established, current, allowed flow: count, NAT from the entry, the cached output
+    nexthop (resolved once per flow), TTL, output."""
+    e = fs.entries[f]
+    cnt.flows[FC_HITS] += 1
+    e.packets += 1
+    e.bytes += p.length
+    e.last = now
+    if e.action == ACTION_NAT:
+        p.out_sip = e.nat_sip
+        p.out_dip = e.nat_dip
+        p.out_sport = e.nat_sport
+        p.out_dport = e.nat_dport
+    label_nh = np.int64(p.label_nh)
+    if label_nh >= 0 and p.out_dip == p.dip:
+        nh = label_nh  # §6: straight to the label's nexthop, no route
+    elif e.out_nh >= 0:  # routed before: the cached result of the lines below
+        nh = np.int64(e.out_nh)
+        if e.flags & FLAG_OUT_ECMP:
+            p.ecmp_slot = e.ecmp
+    else:  # the flow's first routed fast-path packet: resolve the nexthop once
+        rid, nh = _route(kt, e.dvrf, p.out_dip)
+        if rid < 0:
+            _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
+            return
+        if kt.nhs[nh].type == NH_COMPOSITE:
+            member = ecmp_member(kt, nh, e.ecmp)
+            if member < 0:  # the member went away under this flow: the general path re-chooses
+                forward(kt, fs, cnt, p, f, e.dvrf, label_nh, label_nh < 0, trace, tcount, i, node)
+                return
+            p.ecmp_slot = e.ecmp
+            nh = member
+            e.flags |= FLAG_OUT_ECMP
+        e.out_nh = nh
+    if label_nh < 0:
+        if p.out_ttl <= 1:
+            _drop(cnt, p, DROP_TTL, trace, tcount, i, node)
+            return
+        p.out_ttl -= 1
+    _output(kt, cnt, p, nh, trace, tcount, i, node)
+
+
 @kernel(cache=True, _nrt=False, nogil=True)
 def process_batch(
     kt: KernelTables,
@@ -891,28 +1057,7 @@ def process_batch(
             if (p.outcome != PENDING and p.outcome != HELD) or (only_here and p.node != node):
                 p.key_nh = -1
                 continue
-            if p.outcome == PENDING:
-                p.out_sip = p.sip
-                p.out_dip = p.dip
-                p.out_sport = p.sport
-                p.out_dport = p.dport
-                p.out_ttl = p.ttl
-                p.hops += 1
-                if 0 <= p.in_vif < cnt.vifs.shape[0]:
-                    cnt.vifs[p.in_vif, RX_PACKETS] += 1
-                    cnt.vifs[p.in_vif, RX_BYTES] += p.length
-            p.outcome = PENDING
-            p.ecmp_slot = -1
-            p.flow = -1
-            state = ingress(kt, cnt, p, i, node, trace, tcount)
-            if state == STATELESS:
-                _stateless(kt, cnt, p, p.vrf, trace, tcount, i, node)
-                p.key_nh = -1
-            elif state == FLOW_PATH:
-                w0, w1, w2, w3 = pack_key(p.key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
-                h = flow_hash(w0, w1, w2, w3)
-                p.hash = h
-                prefetch(keys, np.int64(h & np.uint32(n_buckets - 1)) * 16)
+            _enter(kt, cnt, p, i, node, trace, tcount, keys, n_buckets)
         # --- pass 2: the bucket lookups --------------------------------------------------------
         for i in range(start, end):
             p = pkts[i]
@@ -923,71 +1068,18 @@ def process_batch(
             p.flow = f
             if f >= 0:
                 prefetch(entries, np.int64(f))
-        # --- pass 3: each packet -------------------------------------------------------------
+        # --- pass 3: each packet: the fast path, or the general path --------------------------
         changed = False  # did the general path run in this chunk (entries may have moved)?
         for i in range(start, end):
             p = pkts[i]
             if p.key_nh < 0:
                 continue
             f = np.int64(p.flow)
-            fast = not tracing and f >= 0
-            if fast:
-                e = entries[f]
-                if changed:
-                    # the entry may have changed since pass 2 (an earlier packet of this chunk)
-                    w0, w1, w2, w3 = pack_key(p.key_nh, p.sip, p.dip, p.proto, p.sport, p.dport)
-                    fast = keys[f, 0] == w0 and keys[f, 1] == w1 and keys[f, 2] == w2 and keys[f, 3] == w3
-                fast = fast and e.gen == generation and (e.action == ACTION_FORWARD or e.action == ACTION_NAT)
-                if fast and p.proto == PROTO_TCP:
-                    flags = p.tcp_flags
-                    if flags & (TCP_SYN | TCP_FIN | TCP_RST):
-                        fast = False
-                    elif (flags & TCP_ACK) and not (e.tcp & TCP_ESTABLISHED):
-                        # the handshake's last ACK changes the state: only then the general path
-                        r = np.int64(e.rflow)
-                        fast = not (r >= 0 and (entries[r].tcp & TCP_SEEN_SYNACK))
-            if not fast:
+            if not tracing and f >= 0 and _takes_fast_path(p, f, entries, keys, changed, generation):
+                _fast_path(kt, fs, cnt, p, f, now, trace, tcount, i, node)
+            else:
                 setups += general_packet(kt, fs, cnt, p, i, now, setups, max_setups, hold_queue, trace, tcount)
                 changed = True
-                continue
-            # --- the fast path: an established, current, allowed flow --------------------------
-            e = entries[f]
-            cnt.flows[FC_HITS] += 1
-            e.packets += 1
-            e.bytes += p.length
-            e.last = now
-            if e.action == ACTION_NAT:
-                p.out_sip = e.nat_sip
-                p.out_dip = e.nat_dip
-                p.out_sport = e.nat_sport
-                p.out_dport = e.nat_dport
-            label_nh = np.int64(p.label_nh)
-            if label_nh >= 0 and p.out_dip == p.dip:
-                nh = label_nh  # §6: straight to the label's nexthop, no route
-            elif e.out_nh >= 0:  # routed before: the cached result of the lines below
-                nh = np.int64(e.out_nh)
-                if e.flags & FLAG_OUT_ECMP:
-                    p.ecmp_slot = e.ecmp
-            else:  # the flow's first routed fast-path packet: resolve the nexthop once
-                rid, nh = _route(kt, e.dvrf, p.out_dip)
-                if rid < 0:
-                    _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
-                    continue
-                if kt.nhs[nh].type == NH_COMPOSITE:
-                    member = ecmp_member(kt, nh, e.ecmp)
-                    if member < 0:  # the member went away under this flow: the general path re-chooses
-                        forward(kt, fs, cnt, p, f, e.dvrf, label_nh, label_nh < 0, trace, tcount, i, node)
-                        continue
-                    p.ecmp_slot = e.ecmp
-                    nh = member
-                    e.flags |= FLAG_OUT_ECMP
-                e.out_nh = nh
-            if label_nh < 0:
-                if p.out_ttl <= 1:
-                    _drop(cnt, p, DROP_TTL, trace, tcount, i, node)
-                    continue
-                p.out_ttl -= 1
-            _output(kt, cnt, p, nh, trace, tcount, i, node)
     return setups
 
 
