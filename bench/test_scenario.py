@@ -9,8 +9,8 @@ import pytest
 from conftest import SIZES, record
 
 from vrouter.bench import Bench, BenchSettings
-from vrouter.reach import reachability
-from vrouter.sim import Simulation
+from vrouter.lab.reach import reachability
+from vrouter.lab.sim import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -32,7 +32,7 @@ def imports_of(package: str) -> dict[str, set[str]]:
         ("controlplane", ("vrouter",)),
         ("controlplane/controller", ("controlplane.kube_manager", "controlplane.cluster")),
         ("controlplane/tf", ("controlplane.kube_manager", "controlplane.cluster", "controlplane.controller")),
-        ("vrouter/dataplane", ("controlplane", "vrouter.agent", "vrouter.sim", "vrouter.fabric", "vrouter.cli")),
+        ("vrouter/dataplane", ("controlplane", "vrouter.agent", "vrouter.lab.sim", "vrouter.lab.fabric", "vrouter.cli")),
     ],
 )
 def test_layer_imports_nothing_above_it(package: str, forbidden: tuple[str, ...]) -> None:

@@ -40,9 +40,9 @@ from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, copy_ba
 from vrouter.dataplane.pipeline import process_batch
 from vrouter.dataplane.trace import new_trace
 from vrouter.figures import BenchResult
-from vrouter.sim import Simulation
+from vrouter.lab.sim import Simulation
 from vrouter.startup_bench import default_scenario, vrsim_command
-from vrouter.traffic import answers, first_packets, resolve_source, resolve_target
+from vrouter.lab.traffic import answers, first_packets, resolve_source, resolve_target
 
 FLOWS_PER_CLIENT = 60_000
 SERVICE_PORT = 80
@@ -397,7 +397,7 @@ class Bench:
 
     def reach(self, pods: int) -> float:
         """Seconds for the whole matrix of ``pods`` pods, tables compiled and kernels warm."""
-        from vrouter.reach import reachability
+        from vrouter.lab.reach import reachability
 
         sim = self.reach_cluster(pods)
         start = time.perf_counter()
@@ -407,7 +407,7 @@ class Bench:
     @staticmethod
     def reach_cluster(pods: int) -> Simulation:
         """``pods`` pods in 10 namespaces with a team policy each, on 4 nodes, compiled."""
-        from vrouter.reach import reachability
+        from vrouter.lab.reach import reachability
 
         objects: list[dict[str, Any]] = []
         for ns in range(10):

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import yaml
 
-from vrouter.checks import run_check, trace_conversation
+from vrouter.lab.checks import run_check, trace_conversation
 from vrouter.dataplane import engine
 from vrouter.dataplane.background_compile import compile_lock
 from vrouter.dataplane.kernel_cache import READY_STAMP, kernel_directory, kernels_ready
-from vrouter.scenario import parse_check
-from vrouter.sim import Simulation
+from vrouter.lab.scenario import parse_check
+from vrouter.lab.sim import Simulation
 
 CLUSTER = """
 apiVersion: v1

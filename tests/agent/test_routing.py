@@ -18,7 +18,7 @@ from controlplane.config import GATEWAY_NODE, ClusterConfig
 from vrouter.dataplane.lpm import lpm_lookup
 from vrouter.dataplane.tables import NH_COMPOSITE, NH_DISCARD, NH_ENCAP, NH_FLAG_NO_ROUTE, NH_RECEIVE, NH_TUNNEL, NH_UNDERLAY
 from vrouter.reference.routes import lookup
-from vrouter.sim import Simulation
+from vrouter.lab.sim import Simulation
 
 D = "default-domain"
 

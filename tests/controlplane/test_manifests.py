@@ -16,7 +16,7 @@ import pytest
 from controlplane.cluster import Cluster
 from controlplane.errors import InputError
 from controlplane.k8s.manifests import load_paths, parse_manifest_text
-from vrouter.scenario import ApplyStep, CheckStep, DeleteStep, load_scenario
+from vrouter.lab.scenario import ApplyStep, CheckStep, DeleteStep, load_scenario
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -1527,7 +1527,7 @@ def test_scenario_apply_missing_path(tmp_path: Path) -> None:
 
 def test_scenario_inline_apply_error_has_scenario_line(tmp_path: Path) -> None:
     """An inline object's bad field is reported at its line in the scenario file."""
-    from vrouter.sim import Simulation
+    from vrouter.lab.sim import Simulation
 
     path = scenario(
         tmp_path,

@@ -12,16 +12,16 @@ import pytest
 from k8s_objects import pod
 from test_reference_differential import assert_same
 
-from vrouter import fabric as fabric_module
+from vrouter.lab import fabric as fabric_module
 from vrouter.dataplane import engine, interpreted
 from vrouter.dataplane import pipeline as pipeline_module
 from vrouter.dataplane.packets import DROP_REASONS, DROP_TTL, DROPPED
 from vrouter.dataplane.tables import PROTO_ICMP
-from vrouter.fabric import ConservationError, CounterSnapshot
+from vrouter.lab.fabric import ConservationError, CounterSnapshot
 from vrouter.reference import dataplane as reference_module
 from vrouter.reference.dataplane import ReferenceFabric
-from vrouter.sim import Simulation
-from vrouter.traffic import first_packets, resolve_source, resolve_target
+from vrouter.lab.sim import Simulation
+from vrouter.lab.traffic import first_packets, resolve_source, resolve_target
 
 
 def two_nodes() -> Simulation:

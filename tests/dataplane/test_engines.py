@@ -27,8 +27,8 @@ from controlplane.config import ClusterConfig
 from controlplane.errors import InputError
 from vrouter.dataplane import engine
 from vrouter.dataplane.packets import new_batch
-from vrouter.sim import Simulation
-from vrouter.traffic import first_packets, resolve_source, resolve_target
+from vrouter.lab.sim import Simulation
+from vrouter.lab.traffic import first_packets, resolve_source, resolve_target
 
 EXAMPLES = int(os.environ.get("VRSIM_ENGINE_EXAMPLES", "80"))
 TRACE_CAPACITY = 20_000  # more events than any generated batch makes: nothing is cut

@@ -15,11 +15,11 @@ from k8s_objects import isolated, namespace, objects, pod, three_nodes
 
 from controlplane.config import ClusterConfig
 from controlplane.inet import ip_int, protocol_number
-from vrouter.conversation import Conversation, converse
+from vrouter.lab.conversation import Conversation, converse
 from vrouter.dataplane.packets import DELIVERED, DROP_REASONS, DROPPED, FABRIC, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.trace import T_DNAT, T_ECMP
-from vrouter.sim import Simulation
-from vrouter.traffic import answers, first_packets, resolve_source, resolve_target
+from vrouter.lab.sim import Simulation
+from vrouter.lab.traffic import answers, first_packets, resolve_source, resolve_target
 
 SERVICE = """
 apiVersion: v1

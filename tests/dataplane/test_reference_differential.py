@@ -1,7 +1,7 @@
 """The numba dataplane held against the plain-Python reference, on random clusters and traffic.
 
 ``vrouter.reference.dataplane`` implements docs/dataplane.md independently of the kernel
-(``vrouter.dataplane.pipeline`` driven by ``vrouter.fabric``). Both start from empty flow
+(``vrouter.dataplane.pipeline`` driven by ``vrouter.lab.fabric``). Both start from empty flow
 tables, get the same tables and the same sequence of batches (conversations between random
 endpoints, their replies, raw random rows, small flow-setup budgets, ageing), and must agree
 on every packet's fate field by field. Any disagreement is a bug on one side: decide which
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from controlplane.config import GATEWAY_NODE, ClusterConfig
 from controlplane.errors import InputError
-from vrouter import traffic
+from vrouter.lab import traffic
 from vrouter.dataplane.ecmp import ecmp_hash as kernel_ecmp_hash
 from vrouter.dataplane.flow_table import flow_hash as kernel_flow_hash
 from vrouter.dataplane.flow_table import new_flow_table, pack_key, table_n_main, table_n_overflow
@@ -42,7 +42,7 @@ from vrouter.dataplane.packets import (
 )
 from vrouter.dataplane.tables import PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP
 from vrouter.reference.dataplane import FlowTable, ReferenceFabric, ecmp_hash, flow_hash
-from vrouter.sim import Simulation
+from vrouter.lab.sim import Simulation
 
 COMPARED = (
     "outcome",

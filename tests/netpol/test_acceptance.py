@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vrouter.cli.main import app
-from vrouter.connlist import ConnList, connlist, load
+from vrouter.lab.connlist import ConnList, connlist, load
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "netpol-analyzer" / "cases"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if p.is_dir())

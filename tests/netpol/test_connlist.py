@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from vrouter.cli.main import app
-from vrouter.connlist import (
+from vrouter.lab.connlist import (
     ConnList,
     Connection,
     address_pieces,

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controlplane.config import ClusterConfig
-from vrouter.connlist import PROTOCOL_NAMES, ConnList, connlist, ip_text, summarize
+from vrouter.lab.connlist import PROTOCOL_NAMES, ConnList, connlist, ip_text, summarize
 from vrouter.reference.netpol import NetworkPolicies
-from vrouter.scenario import Scenario
-from vrouter.sim import Simulation
+from vrouter.lab.scenario import Scenario
+from vrouter.lab.sim import Simulation
 
 NAMESPACES = ("alpha", "beta", "gamma")
 NAMESPACE_LABELS = {"team": ("red", "blue"), "env": ("prod", "dev")}

@@ -30,8 +30,8 @@ from controlplane.errors import InputError
 from controlplane.tf.ipam import AddressPool
 from controlplane.tf.model import ConfigDB, NetworkIpam, VirtualNetwork
 from vrouter.agent import AgentSet
-from vrouter.checks import run_conversation
-from vrouter.sim import Simulation
+from vrouter.lab.checks import run_conversation
+from vrouter.lab.sim import Simulation
 
 #: the kinds kube-manager reads; workload objects (Deployments…) are left out on purpose,
 #: their pods are handed over as they are (a second ReplicaSet would make more pods), and

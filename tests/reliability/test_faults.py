@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from controlplane.errors import InputError
-from vrouter.checks import compare_backends
+from vrouter.lab.checks import compare_backends
 from vrouter.dataplane.state import FC_AGED, FC_FULL
-from vrouter.scenario import load_scenario
-from vrouter.sim import Simulation
+from vrouter.lab.scenario import load_scenario
+from vrouter.lab.sim import Simulation
 
 FAULTS = Path(__file__).resolve().parents[2] / "scenarios" / "faults"
 

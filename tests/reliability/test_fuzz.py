@@ -31,8 +31,8 @@ from controlplane.cluster import Cluster
 from controlplane.errors import InputError
 from controlplane.k8s.manifests import Source, load_paths, parse_manifest_text
 from vrouter.cli.main import app
-from vrouter.scenario import load_scenario, parse_scenario_data
-from vrouter.sim import Simulation
+from vrouter.lab.scenario import load_scenario, parse_scenario_data
+from vrouter.lab.sim import Simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLE = ROOT / "scenarios" / "article"

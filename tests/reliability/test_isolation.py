@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controlplane.controller.connectivity import connected
-from vrouter.checks import run_conversation
-from vrouter.reach import reachability
+from vrouter.lab.checks import run_conversation
+from vrouter.lab.reach import reachability
 from vrouter.reference.netpol import NetworkPolicies
-from vrouter.sim import Simulation
+from vrouter.lab.sim import Simulation
 
 BLUE = {"apiVersion": "vrsim.tf/v1", "kind": "VirtualNetwork", "metadata": {"name": "blue", "project": "k8s-default"}, "spec": {"subnet": "10.10.0.0/24"}}
 JOIN = {

@@ -33,8 +33,8 @@ from vrouter.cli.output import (
 # imports numba).
 if TYPE_CHECKING:
     from vrouter.agent import CompiledNode
-    from vrouter.checks import CheckResult
-    from vrouter.sim import ScenarioResult
+    from vrouter.lab.checks import CheckResult
+    from vrouter.lab.sim import ScenarioResult
 
 app = typer.Typer(
     name="vrsim",
@@ -127,7 +127,7 @@ def get(
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """List objects after the scenario's apply/delete steps, like kubectl get."""
-    from vrouter.sim import Simulation
+    from vrouter.lab.sim import Simulation
     from vrouter.views.listings import listing_for
 
     as_json = output in (GetOutput.json, GetOutput.yaml)
@@ -200,7 +200,7 @@ def vrouter(
 ) -> None:
     """What a node's vRouter holds, in the vRouter tools' layout (vif, rt, nh, mpls), and —
     after the scenario's checks have run — its flows and drop counters (flow, dropstats)."""
-    from vrouter.sim import Simulation
+    from vrouter.lab.sim import Simulation
     from vrouter.views import vrouter_tools as views
 
     _forwarding()
@@ -301,7 +301,7 @@ def run(
 
     Exit code 0 when every check passes, 1 when a check fails, 2 for invalid input.
     """
-    from vrouter.sim import Simulation
+    from vrouter.lab.sim import Simulation
 
     _forwarding()
     results = []
@@ -320,9 +320,9 @@ def run(
 
 
 def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict) -> None:
-    from vrouter.checks import run_check
-    from vrouter.scenario import parse_check
-    from vrouter.sim import Simulation, engine_text
+    from vrouter.lab.checks import run_check
+    from vrouter.lab.scenario import parse_check
+    from vrouter.lab.sim import Simulation, engine_text
 
     _forwarding()
     with user_errors(as_json):
@@ -418,8 +418,8 @@ def reach(
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Pod × pod reachability measured by sending packets ('.' reachable, 'X' not)."""
-    from vrouter.reach import reachability
-    from vrouter.sim import Simulation
+    from vrouter.lab.reach import reachability
+    from vrouter.lab.sim import Simulation
 
     _forwarding()
     as_json = output == ReachOutput.json
@@ -466,8 +466,8 @@ def trace(
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """The path of one packet and its reply, stage by stage, on every node it crosses."""
-    from vrouter.checks import trace_conversation
-    from vrouter.sim import Simulation, engine_text
+    from vrouter.lab.checks import trace_conversation
+    from vrouter.lab.sim import Simulation, engine_text
 
     _forwarding()
     with user_errors(as_json):
@@ -534,8 +534,8 @@ def connlist(
 
     The two readings of ipBlock differ only between pods: with --ipblock-selects-pods (TF, the default) an ipBlock that covers pod addresses admits those pods too (and its except list leaves them out); with --no-ipblock-selects-pods (netpol-analyzer) only pod and namespace selectors ever match a pod. Lines with outside ranges are the same in both.
     """
-    from vrouter.connlist import connlist as measure_connlist
-    from vrouter.connlist import load
+    from vrouter.lab.connlist import connlist as measure_connlist
+    from vrouter.lab.connlist import load
 
     _forwarding()
     as_json = output == ConnlistOutput.json

@@ -22,7 +22,7 @@ Modes (``VRSIM_ENGINE`` or ``vrsim --engine``):
 - ``compiled``: always compiled; compiles here, once, when the cache is cold.
 - ``interpreted``: always interpreted (slow; for tests, debugging and tiny machines).
 
-Whatever ran is reported: every :class:`~vrouter.fabric.RunResult` names its engine, and the
+Whatever ran is reported: every :class:`~vrouter.lab.fabric.RunResult` names its engine, and the
 commands say so when it was not the compiled one.
 
 Flow ageing (``age_flows``) walks the whole flow table, 600,000 entries a node, which the

@@ -1,6 +1,6 @@
 """A plain-Python reference of the forwarding plane, written from ``docs/dataplane.md`` alone.
 
-Why it exists: the numba kernel (``vrouter.dataplane.pipeline`` driven by ``vrouter.fabric``)
+Why it exists: the numba kernel (``vrouter.dataplane.pipeline`` driven by ``vrouter.lab.fabric``)
 is fast and therefore intricate; this module is a second, independent reading of the same
 written rules, slow and obvious, so that a test feeding both the same tables and packets
 finds any place where one of them strays from the page. Section numbers (§n) below are those

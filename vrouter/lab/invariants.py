@@ -1,7 +1,7 @@
 """What must hold after every run, whatever the configuration: the simulator checks itself.
 
 - **Conservation**: every injected packet is delivered or dropped with a counted reason
-  (:meth:`vrouter.fabric.RunResult.check_conservation`, raised inside every fabric run).
+  (:meth:`vrouter.lab.fabric.RunResult.check_conservation`, raised inside every fabric run).
 - **No isolation leak**: a packet from a pod reaches an interface only through a route its
   VRF holds — the interface's own VN or one of its floating IPs' VNs — so that VN must be
   the sender's or one the controller's connectivity graph connects to it. A public VN

@@ -20,7 +20,7 @@ from controlplane.inet import protocol_number
 from controlplane.errors import InputError
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP
-from vrouter.traffic import FIRST_SOURCE_PORT, answers, resolve_source
+from vrouter.lab.traffic import FIRST_SOURCE_PORT, answers, resolve_source
 
 
 @dataclass

@@ -25,10 +25,10 @@ from controlplane.inet import ip_int, ip_text, protocol_number
 from controlplane.errors import InputError
 from controlplane.k8s.endpoints import service_backends
 from controlplane.tf import model as tf
-from vrouter.conversation import Conversation, converse
+from vrouter.lab.conversation import Conversation, converse
 from vrouter.dataplane.packets import same_reason
-from vrouter.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
-from vrouter.traffic import Source, Target, Unrealised, backend_endpoints, is_outside, resolve_source, resolve_target
+from vrouter.lab.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
+from vrouter.lab.traffic import Source, Target, Unrealised, backend_endpoints, is_outside, resolve_source, resolve_target
 
 
 @dataclass

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from controlplane.cluster import Cluster
 from controlplane.config import ClusterConfig
 from controlplane.errors import InputError
-from vrouter.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, WaitStep, load_scenario
+from vrouter.lab.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, WaitStep, load_scenario
 
 if TYPE_CHECKING:
     from controlplane.controller.intent import Controller, Intent
     from vrouter.agent import AgentSet, CompiledNode
-    from vrouter.checks import CheckResult
-    from vrouter.fabric import Fabric
+    from vrouter.lab.checks import CheckResult
+    from vrouter.lab.fabric import Fabric
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ScenarioResult:
 
     def counters(self) -> dict[str, Any]:
         """injected = delivered + dropped, over every packet every check sent; and
-        ``isolationLeaks`` (:mod:`vrouter.invariants`), which must be 0."""
+        ``isolationLeaks`` (:mod:`vrouter.lab.invariants`), which must be 0."""
         total: dict[str, Any] = {"injected": 0, "delivered": 0, "dropped": 0, "dropsByReason": {}, "flowSetups": 0, "isolationLeaks": 0}
         reasons: Counter[str] = Counter()
         for check in self.checks:
@@ -150,7 +150,7 @@ class Simulation:
         """The running vRouters; their tables follow configuration changes, their flows stay."""
         nodes = self.nodes
         if self._fabric is None:
-            from vrouter.fabric import Fabric  # lazily: see the class docstring
+            from vrouter.lab.fabric import Fabric  # lazily: see the class docstring
 
             self._fabric = Fabric(nodes, self.scenario.cluster.vrouter)
         elif self._fabric.runtimes[0].compiled is not nodes.get(self._fabric.names[0]):
@@ -184,7 +184,7 @@ class Simulation:
 
     def run(self) -> "ScenarioResult":
         """Every step in order: apply/delete change the cluster, checks run through the dataplane."""
-        from vrouter.checks import run_check
+        from vrouter.lab.checks import run_check
 
         results = []
         for step in self.scenario.steps:

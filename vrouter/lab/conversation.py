@@ -15,9 +15,9 @@ import numpy as np
 
 from vrouter.dataplane.packets import DROP_REASONS, DROPPED, TCP_ACK, TCP_SYN
 from vrouter.dataplane.tables import PROTO_TCP, VIF_FABRIC, VIF_HOST
-from vrouter.fabric import RunResult
-from vrouter.invariants import isolation_leaks
-from vrouter.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, fabric_label, first_packets
+from vrouter.lab.fabric import RunResult
+from vrouter.lab.invariants import isolation_leaks
+from vrouter.lab.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, fabric_label, first_packets
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Conversation:
     backends: Counter = field(default_factory=Counter)  # "ns/pod" → flows it answered
     drop_reason: str | None = None
     drop_node: int | None = None
-    leaks: int = 0  # first packets delivered where no route could lead them (vrouter.invariants)
+    leaks: int = 0  # first packets delivered where no route could lead them (vrouter.lab.invariants)
     flow_dest: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # node·65536 + vif, -1
     pod_of_vif: dict[tuple[int, int], str] = field(default_factory=dict)
 

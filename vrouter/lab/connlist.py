@@ -21,7 +21,7 @@ How the space is cut (so that one packet can stand for a whole piece):
   :attr:`ConnList.unmeasured` and the notes. netpol-analyzer would list it; here only the
   pods inside it are measured, as workloads.
 
-What one probe is (the conversation semantics of :mod:`vrouter.conversation`): a TCP
+What one probe is (the conversation semantics of :mod:`vrouter.lab.conversation`): a TCP
 handshake (SYN, SYN-ACK, ACK) or a UDP/SCTP request and its response, counted only when the
 answer came back where the sender listens (and, for TCP, the last ACK arrived).
 
@@ -32,7 +32,7 @@ answer came back where the sender listens (and, for TCP, the last ACK arrived).
 - workload → outside: to the address, out through the gateway; the answer comes back in
   through the fabric interface of the pod's node the way a gateway that holds the pod's
   route sends it: encapsulated with the label (or VNI) of the pod's interface, as
-  ``vrsim connect POD fabric:IP`` does (:func:`vrouter.traffic.fabric_label`).
+  ``vrsim connect POD fabric:IP`` does (:func:`vrouter.lab.traffic.fabric_label`).
 
 A host-network pod has no interface: it is its node's host stack, at the node's address,
 and no NetworkPolicy restricts it (TF's reading). Two host-network workloads on one node
@@ -69,7 +69,7 @@ from controlplane.k8s.workloads import controller_of
 from controlplane.tf.model import NetworkIpam, VirtualNetwork
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import VIF_CLIENT, VIF_FABRIC, VIF_HOST
-from vrouter.traffic import fabric_label, resolve_source
+from vrouter.lab.traffic import fabric_label, resolve_source
 
 PROTOCOLS: dict[str, int] = {name: protocol_number(name) for name in KUBERNETES_PROTOCOLS}  # as netpol-analyzer names them
 PROTOCOL_NAMES: dict[int, str] = {number: name for name, number in PROTOCOLS.items()}
@@ -520,7 +520,7 @@ def without_host_network(scenario: Any) -> None:
 
 def load(path: str | Path, seed: int = 0, allow_outside: bool = False, ipblock_selects_pods: bool = True, host_network_as_pods: bool = False) -> Any:
     """A scenario or manifest directory, built, in the chosen readings of the policies."""
-    from vrouter.sim import Simulation
+    from vrouter.lab.sim import Simulation
 
     sim = Simulation.from_path(path, seed, allow_outside, ipblock_selects_pods)
     if host_network_as_pods:
