@@ -10,6 +10,7 @@ from conftest import SIZES, record
 
 from vrouter.bench import Bench, BenchSettings
 from vrouter.lab.reach import reachability
+from vrouter.lab.runner import run_scenario
 from vrouter.lab.sim import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,7 @@ def test_article_scenario_in_process(benchmark: Any, compiled: float, name: str)
     path = ROOT / "scenarios" / "article" / f"{name}.yaml"
 
     def run() -> None:
-        assert Simulation.from_path(path).run().passed
+        assert run_scenario(Simulation.from_path(path)).passed
 
     benchmark.pedantic(run, rounds=5, warmup_rounds=1)
     record(benchmark, f"scenario {name}, in process (parse + control plane + compile + checks)", None, "s", higher=False)

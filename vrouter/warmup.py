@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from vrouter.lab.checks import run_check, trace_conversation
+from vrouter.lab.checks import run_check
+from vrouter.views.trace import trace_conversation
 from vrouter.dataplane import engine
 from vrouter.dataplane.background_compile import compile_lock
 from vrouter.dataplane.kernel_cache import READY_STAMP, kernel_directory, kernels_ready

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from controlplane import inet
 from controlplane.config import GATEWAY_NODE, ClusterConfig
 from controlplane.errors import InputError
 from vrouter.lab import traffic
@@ -303,7 +304,7 @@ class World:
         self.services: list[tuple[str, int]] = []
         self.external_services: list[tuple[str, int]] = []
         self.node_ports: list[int] = []
-        addresses = {traffic.ip_int(traffic.EXTERNAL_CLIENT), traffic.ip_int("10.47.255.254"), traffic.ip_int("10.47.255.253")}
+        addresses = {inet.ip_int(traffic.EXTERNAL_CLIENT), inet.ip_int("10.47.255.254"), inet.ip_int("10.47.255.253")}
         ports = set(PORTS) | {30000, 32767}
         for svc in store.list("Service"):
             spec = svc.get("spec") or {}
@@ -321,11 +322,11 @@ class World:
                     self.external_services.append((name + ":external", int(p["port"])))
             for ip in [spec.get("clusterIP"), *(spec.get("externalIPs") or [])]:
                 if ip and ip != "None":
-                    addresses.add(traffic.ip_int(ip))
+                    addresses.add(inet.ip_int(ip))
         for p in store.list("Pod"):
             ip = (p.get("status") or {}).get("podIP")
             if ip:
-                addresses.add(traffic.ip_int(ip))
+                addresses.add(inet.ip_int(ip))
         for node in sim.nodes.values():
             addresses.update(int(a) for a in node.tables.node_ip)
         self.addresses = sorted(addresses)
@@ -517,8 +518,8 @@ def changes(draw: st.DrawFn, sim: Simulation) -> str | None:
 def _describe(row: np.void) -> str:
     return (
         f"node {row['node']} {OUTCOME_NAMES[row['outcome']]} {DROP_REASONS[row['drop_reason']]} vif {row['out_vif']} "
-        f"→node {row['out_node']} label {row['out_label']} {traffic.ip_text(row['out_sip'])}:{row['out_sport']} → "
-        f"{traffic.ip_text(row['out_dip'])}:{row['out_dport']} ttl {row['out_ttl']} slot {row['ecmp_slot']} hops {row['hops']} flow {row['flow']}"
+        f"→node {row['out_node']} label {row['out_label']} {inet.ip_text(row['out_sip'])}:{row['out_sport']} → "
+        f"{inet.ip_text(row['out_dip'])}:{row['out_dport']} ttl {row['out_ttl']} slot {row['ecmp_slot']} hops {row['hops']} flow {row['flow']}"
     )
 
 
@@ -533,7 +534,7 @@ def assert_same(batch: np.ndarray, kernel: np.ndarray, ref: np.ndarray, step: st
         raise AssertionError(
             f"{step}: row {i} disagrees on {diff}\n"
             f"  sent:      node {sent['node']} vif {sent['in_vif']} label {sent['in_label']} proto {sent['proto']} "
-            f"{traffic.ip_text(sent['sip'])}:{sent['sport']} → {traffic.ip_text(sent['dip'])}:{sent['dport']} "
+            f"{inet.ip_text(sent['sip'])}:{sent['sport']} → {inet.ip_text(sent['dip'])}:{sent['dport']} "
             f"flags {sent['tcp_flags']:#x} ttl {sent['ttl']}\n"
             f"  kernel:    {_describe(kernel[i])}\n  reference: {_describe(ref[i])}"
         )
@@ -728,7 +729,7 @@ def test_a_reverse_entry_taken_over_starts_afresh() -> None:
     _lockstep(sim, ref, to_gateway, "p → gateway FIN")
     from_fabric = new_batch(1)
     from_fabric["node"], from_fabric["in_vif"], from_fabric["proto"], from_fabric["tcp_flags"] = p.node, 0, PROTO_TCP, TCP_FIN | TCP_ACK
-    from_fabric["sip"], from_fabric["dip"], from_fabric["sport"], from_fabric["dport"] = traffic.ip_int("10.47.255.254"), p.ip, 53, 53
+    from_fabric["sip"], from_fabric["dip"], from_fabric["sport"], from_fabric["dport"] = inet.ip_int("10.47.255.254"), p.ip, 53, 53
     _lockstep(sim, ref, from_fabric, "gateway address → p from the fabric: takes p's flow over as its reverse")
     setups = ref.flow_setups
     _lockstep(sim, ref, from_fabric, "again: a hit, its own FIN did not close the pair")

@@ -11,6 +11,7 @@ from controlplane.errors import InputError
 from vrouter.lab.checks import compare_backends
 from vrouter.dataplane.state import FC_AGED, FC_FULL
 from vrouter.lab.scenario import load_scenario
+from vrouter.lab.runner import run_scenario
 from vrouter.lab.sim import Simulation
 
 FAULTS = Path(__file__).resolve().parents[2] / "scenarios" / "faults"
@@ -18,14 +19,14 @@ FAULTS = Path(__file__).resolve().parents[2] / "scenarios" / "faults"
 
 def run(name: str) -> tuple[Simulation, list]:
     sim = Simulation.from_path(FAULTS / f"{name}.yaml")
-    return sim, sim.run().checks
+    return sim, run_scenario(sim).checks
 
 
 def test_every_fault_scenario_passes() -> None:
     files = sorted(FAULTS.glob("*.yaml"))
     assert {f.stem for f in files} >= {"backend-deleted", "node-removed", "flow-table-full", "pool-exhausted"}
     for file in files:
-        result = Simulation.from_path(file).run()
+        result = run_scenario(Simulation.from_path(file))
         assert result.passed, [(c.step, c.why) for c in result.checks if not c.passed]
 
 

@@ -34,7 +34,7 @@ from vrouter.cli.output import (
 if TYPE_CHECKING:
     from vrouter.agent import CompiledNode
     from vrouter.lab.checks import CheckResult
-    from vrouter.lab.sim import ScenarioResult
+    from vrouter.lab.runner import ScenarioResult
 
 app = typer.Typer(
     name="vrsim",
@@ -200,6 +200,7 @@ def vrouter(
 ) -> None:
     """What a node's vRouter holds, in the vRouter tools' layout (vif, rt, nh, mpls), and —
     after the scenario's checks have run — its flows and drop counters (flow, dropstats)."""
+    from vrouter.lab.runner import run_scenario
     from vrouter.lab.sim import Simulation
     from vrouter.views import vrouter_tools as views
 
@@ -207,7 +208,7 @@ def vrouter(
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside)
         if tool in (VRouterTool.flow, VRouterTool.dropstats, VRouterTool.vif):
-            sim.run()
+            run_scenario(sim)
         else:
             sim.build()
         compiled = sim.node(node)
@@ -301,13 +302,14 @@ def run(
 
     Exit code 0 when every check passes, 1 when a check fails, 2 for invalid input.
     """
+    from vrouter.lab.runner import run_scenario
     from vrouter.lab.sim import Simulation
 
     _forwarding()
     results = []
     with user_errors(as_json):
         for path in scenarios:
-            results.append(Simulation.from_path(path, seed, allow_outside).run())
+            results.append(run_scenario(Simulation.from_path(path, seed, allow_outside)))
     passed = all(r.passed for r in results)
     if as_json:
         print_json({"scenarios": [r.to_json() for r in results], "passed": passed})
@@ -322,7 +324,8 @@ def run(
 def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict) -> None:
     from vrouter.lab.checks import run_check
     from vrouter.lab.scenario import parse_check
-    from vrouter.lab.sim import Simulation, engine_text
+    from vrouter.lab.runner import engine_text
+    from vrouter.lab.sim import Simulation
 
     _forwarding()
     with user_errors(as_json):
@@ -466,8 +469,9 @@ def trace(
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """The path of one packet and its reply, stage by stage, on every node it crosses."""
-    from vrouter.lab.checks import trace_conversation
-    from vrouter.lab.sim import Simulation, engine_text
+    from vrouter.views.trace import trace_conversation
+    from vrouter.lab.runner import engine_text
+    from vrouter.lab.sim import Simulation
 
     _forwarding()
     with user_errors(as_json):

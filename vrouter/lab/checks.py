@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.inet import ip_int, ip_text, protocol_number
+from controlplane.inet import ip_int, protocol_number
 from controlplane.errors import InputError
 from controlplane.k8s.endpoints import service_backends
 from controlplane.tf import model as tf
@@ -29,6 +29,7 @@ from vrouter.lab.conversation import Conversation, converse
 from vrouter.dataplane.packets import same_reason
 from vrouter.lab.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
 from vrouter.lab.traffic import Source, Target, Unrealised, backend_endpoints, is_outside, resolve_source, resolve_target
+from vrouter.lab.sim import Simulation
 
 
 @dataclass
@@ -56,7 +57,7 @@ class CheckResult:
         }
 
 
-def node_name(sim: Any, index: int | None) -> str | None:
+def node_name(sim: Simulation, index: int | None) -> str | None:
     if index is None:
         return None
     for name, node in sim.nodes.items():
@@ -65,7 +66,7 @@ def node_name(sim: Any, index: int | None) -> str | None:
     return None
 
 
-def pods_by_vif(sim: Any) -> dict[tuple[int, int], str]:
+def pods_by_vif(sim: Simulation) -> dict[tuple[int, int], str]:
     """(node index, vif) → ``ns/pod`` for every pod interface (for backend counts)."""
     return {(n.index, i): v.pod for n in sim.nodes.values() for i, v in n.vifs.items() if v.pod}
 
@@ -81,7 +82,7 @@ def imbalance(backends: Counter, expected: list[str]) -> float:
     return max(abs(backends.get(b, 0) - even) / even for b in expected)
 
 
-def service_pods(sim: Any, service: str | None) -> list[str]:
+def service_pods(sim: Simulation, service: str | None) -> list[str]:
     if service is None:
         return []
     namespace, _, name = service.partition("/")
@@ -91,7 +92,7 @@ def service_pods(sim: Any, service: str | None) -> list[str]:
     return sorted({b.pod for b in service_backends(sim.cluster.store, obj) if b.pod})
 
 
-def observe(sim: Any, conv: Conversation, sent: int) -> dict[str, Any]:
+def observe(sim: Simulation, conv: Conversation, sent: int) -> dict[str, Any]:
     """The contract's ``observed`` object; backends are counted for service targets only."""
     serviced = conv.target.kind in ("service", "external-ip", "ingress")
     return {
@@ -145,7 +146,7 @@ def about(field: str) -> Iterator[None]:
         raise exc.located(path=field) from None
 
 
-def run_conversation(sim: Any, source_name: str, target_name: str, proto: str, port: int | None, flows: int, same_flow: bool = False) -> tuple[Conversation, Target]:
+def run_conversation(sim: Simulation, source_name: str, target_name: str, proto: str, port: int | None, flows: int, same_flow: bool = False) -> tuple[Conversation, Target]:
     with about("to"):
         target = resolve_target(sim, target_name, port, from_outside=is_outside(source_name))
         if proto != "icmp" and target.port is None:
@@ -156,12 +157,12 @@ def run_conversation(sim: Any, source_name: str, target_name: str, proto: str, p
     return conv, target
 
 
-def run_ping(sim: Any, spec: PingSpec) -> tuple[dict[str, Any], Conversation, Target]:
+def run_ping(sim: Simulation, spec: PingSpec) -> tuple[dict[str, Any], Conversation, Target]:
     conv, target = run_conversation(sim, spec.from_, spec.to, "icmp", None, spec.count, same_flow=True)
     return observe(sim, conv, spec.count), conv, target
 
 
-def run_connect(sim: Any, spec: ConnectSpec) -> tuple[dict[str, Any], Conversation, Target]:
+def run_connect(sim: Simulation, spec: ConnectSpec) -> tuple[dict[str, Any], Conversation, Target]:
     conv, target = run_conversation(sim, spec.from_, spec.to, spec.protocol.lower(), spec.port, spec.flows)
     return observe(sim, conv, spec.flows), conv, target
 
@@ -193,7 +194,7 @@ def path_matches(rule: str | None, kind: str | None, path: str) -> bool:
     return path == rule
 
 
-def choose_pool(sim: Any, lb: tf.Loadbalancer, host: str | None, path: str) -> tf.LoadbalancerPool | None:
+def choose_pool(sim: Simulation, lb: tf.Loadbalancer, host: str | None, path: str) -> tf.LoadbalancerPool | None:
     """HAProxy's choice: the first (host, path) rule that matches, longest path first, then the default."""
     db = sim.cluster.db
     listeners = [l for l in db.list(tf.LoadbalancerListener) if l.loadbalancer_refs == [lb.fq_name] and l.protocol_port == 80]
@@ -207,7 +208,7 @@ def choose_pool(sim: Any, lb: tf.Loadbalancer, host: str | None, path: str) -> t
     return defaults[0] if defaults else None
 
 
-def run_http(sim: Any, spec: HttpSpec) -> tuple[dict[str, Any], Conversation | None, Target]:
+def run_http(sim: Simulation, spec: HttpSpec) -> tuple[dict[str, Any], Conversation | None, Target]:
     with about("to"):
         target = resolve_target(sim, spec.to, spec.port or 80, from_outside=is_outside(spec.from_))
     if target.kind != "ingress":
@@ -298,7 +299,7 @@ def compare_backends(before: list[str | None], now: list[str | None], serving: s
     return kept, moved, strayed
 
 
-def run_check(sim: Any, step: CheckStep) -> CheckResult:
+def run_check(sim: Simulation, step: CheckStep) -> CheckResult:
     """Run one check and judge it; an endpoint that does not exist is an InputError."""
     try:
         if isinstance(step.spec, PingSpec):
@@ -325,38 +326,3 @@ def run_check(sim: Any, step: CheckStep) -> CheckResult:
     counters = conv.counters() if conv is not None else {}
     engines = conv.engines if conv is not None else []
     return CheckResult(step.number, step.kind, step.source, step.target, step.expected_text, observed, passed, why, counters, engines)
-
-
-
-def packet_text(row: Any) -> str:
-
-    proto = {1: "icmp", 6: "tcp", 17: "udp", 132: "sctp"}.get(int(row["proto"]), str(int(row["proto"])))
-    if proto == "icmp":
-        kind = "echo request" if int(row["icmp_type"]) == 8 else "echo reply"
-        return f"{ip_text(row['sip'])} → {ip_text(row['dip'])} icmp {kind} id {int(row['sport'])}"
-    return f"{ip_text(row['sip'])}:{int(row['sport'])} → {ip_text(row['dip'])}:{int(row['dport'])} {proto}"
-
-
-def trace_conversation(sim: Any, source_name: str, target_name: str, proto: str, port: int | None) -> list[dict[str, Any]]:
-    """One conversation with every stage event recorded, phase by phase (packet, reply, ACK)."""
-    from vrouter.views.trace import outcome_text, render
-
-    target = resolve_target(sim, target_name, port, from_outside=is_outside(source_name))
-    if proto != "icmp" and target.port is None:
-        raise InputError(f"{target_name}: a {proto.upper()} trace needs a port (--port)")
-    source = resolve_source(sim, source_name, target)
-    conv = converse(sim, source, target, protocol_number(proto), 1, pods_by_vif(sim), first_port=54321, trace_capacity=10_000)
-    nodes = {n.index: n for n in sim.nodes.values()}
-    names = ["packet", "reply", "handshake ACK"]
-    phases = []
-    for name, phase in zip(names, conv.phases, strict=False):
-        phases.append(
-            {
-                "name": name,
-                "header": packet_text(phase.sent[0]),
-                "events": [line.to_json() for line in render(phase.trace, nodes, sim.agents.book)],
-                "outcome": outcome_text(phase.packets[0], nodes),
-                "engine": phase.engine,
-            }
-        )
-    return phases

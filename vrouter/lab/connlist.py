@@ -70,6 +70,7 @@ from controlplane.tf.model import NetworkIpam, VirtualNetwork
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import VIF_CLIENT, VIF_FABRIC, VIF_HOST
 from vrouter.lab.traffic import fabric_label, resolve_source
+from vrouter.lab.sim import Simulation
 
 PROTOCOLS: dict[str, int] = {name: protocol_number(name) for name in KUBERNETES_PROTOCOLS}  # as netpol-analyzer names them
 PROTOCOL_NAMES: dict[int, str] = {number: name for name, number in PROTOCOLS.items()}
@@ -185,7 +186,7 @@ def port_pieces(policies: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[st
     return {name: pieces_between(values, MIN_PORT, MAX_PORT) for name, values in cuts.items()}
 
 
-def cluster_ranges(sim: Any) -> list[Range]:
+def cluster_ranges(sim: Simulation) -> list[Range]:
     """Every address the cluster itself uses: an outside probe must come from none of them."""
     config = sim.scenario.cluster
     nets = [config.podSubnet, config.serviceSubnet, config.ipFabricSubnet]
@@ -259,7 +260,7 @@ class Endpoint:
         return self.external is None and self.vif == VIF_HOST
 
 
-def workloads(sim: Any, notes: list[str]) -> list[Endpoint]:
+def workloads(sim: Simulation, notes: list[str]) -> list[Endpoint]:
     """One endpoint per workload, through its first pod by name.
 
     A host-network pod has no interface of its own: it is its node's host stack, reached at
@@ -435,7 +436,7 @@ def _replies(rows: np.ndarray, flags: int) -> np.ndarray:
     return batch
 
 
-def measure(sim: Any, endpoints: Sequence[Endpoint], probes: np.ndarray, sport: int) -> int:
+def measure(sim: Simulation, endpoints: Sequence[Endpoint], probes: np.ndarray, sport: int) -> int:
     """Run the conversations of ``probes`` through the fabric, set their ``allowed``, and
     return the number of packets sent. Three batches: first packets, answers, TCP's ACKs."""
     if len(probes) == 0:
@@ -518,17 +519,15 @@ def without_host_network(scenario: Any) -> None:
                     pod_spec.pop("hostNetwork", None)
 
 
-def load(path: str | Path, seed: int = 0, allow_outside: bool = False, ipblock_selects_pods: bool = True, host_network_as_pods: bool = False) -> Any:
+def load(path: str | Path, seed: int = 0, allow_outside: bool = False, ipblock_selects_pods: bool = True, host_network_as_pods: bool = False) -> Simulation:
     """A scenario or manifest directory, built, in the chosen readings of the policies."""
-    from vrouter.lab.sim import Simulation
-
     sim = Simulation.from_path(path, seed, allow_outside, ipblock_selects_pods)
     if host_network_as_pods:
         without_host_network(sim.scenario)
     return sim.build()
 
 
-def connlist(sim: Any) -> ConnList:
+def connlist(sim: Simulation) -> ConnList:
     """Measure the allowed connectivity of a built simulation (see the module's docstring)."""
     started = time.perf_counter()
     store = sim.cluster.store

@@ -18,6 +18,7 @@ from vrouter.dataplane.tables import PROTO_TCP, VIF_FABRIC, VIF_HOST
 from vrouter.lab.fabric import RunResult
 from vrouter.lab.invariants import isolation_leaks
 from vrouter.lab.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, fabric_label, first_packets
+from vrouter.lab.sim import Simulation
 
 
 @dataclass
@@ -82,7 +83,7 @@ def _first_drop(rows: np.ndarray) -> tuple[str, int] | None:
 
 
 def converse(
-    sim: object,
+    sim: Simulation,
     source: Source,
     target: Target,
     proto: int,
@@ -97,7 +98,7 @@ def converse(
     ``same_flow`` sends every first packet with one five-tuple (a ping's echo requests).
     With ``trace_capacity`` each phase records its stage events (``Conversation.phases``).
     """
-    fabric = sim.fabric  # type: ignore[attr-defined]
+    fabric = sim.fabric
     conv = Conversation(source, target, proto)
     first = fabric.run(first_packets(source, target, proto, flows, first_port, same_flow), trace_capacity)
     conv.phases.append(first)
@@ -150,8 +151,8 @@ def converse(
     return conv
 
 
-def node_at(sim: object, index: int) -> object:
+def node_at(sim: Simulation, index: int) -> object:
     """The compiled node with fabric index ``index``."""
-    return next(n for n in sim.nodes.values() if n.index == index)  # type: ignore[attr-defined]
+    return next(n for n in sim.nodes.values() if n.index == index)
 
 

@@ -18,9 +18,10 @@ import numpy as np
 
 from controlplane.controller.connectivity import connected
 from vrouter.dataplane.packets import DELIVERED
+from vrouter.lab.sim import Simulation
 
 
-def isolation_leaks(sim: Any, phases: list[Any], source_node: int, source_vif: int) -> int:
+def isolation_leaks(sim: Simulation, phases: list[Any], source_node: int, source_vif: int) -> int:
     """First packets of a conversation from a pod delivered where no route could lead them."""
     if not phases:
         return 0

@@ -21,6 +21,7 @@ from controlplane.errors import InputError
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP
 from vrouter.lab.traffic import FIRST_SOURCE_PORT, answers, resolve_source
+from vrouter.lab.sim import Simulation
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Reachability:
         }
 
 
-def reachability(sim: Any, protocol: str = "icmp", port: int | None = None, pods: list[str] | None = None) -> Reachability:
+def reachability(sim: Simulation, protocol: str = "icmp", port: int | None = None, pods: list[str] | None = None) -> Reachability:
     """Measure every ordered pair of pods (with TF interfaces) through the fabric."""
     proto = protocol_number(protocol)
     if proto != PROTO_ICMP and port is None:

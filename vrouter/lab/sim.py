@@ -9,9 +9,7 @@ The CLI is a thin layer over this module; notebooks and tests use it directly.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,56 +21,7 @@ from vrouter.lab.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, Wai
 if TYPE_CHECKING:
     from controlplane.controller.intent import Controller, Intent
     from vrouter.agent import AgentSet, CompiledNode
-    from vrouter.lab.checks import CheckResult
     from vrouter.lab.fabric import Fabric
-
-
-@dataclass
-class ScenarioResult:
-    """A scenario's checks and the packet counters of all of them together."""
-
-    name: str
-    file: str
-    description: str
-    checks: list[CheckResult]
-
-    @property
-    def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
-
-    def counters(self) -> dict[str, Any]:
-        """injected = delivered + dropped, over every packet every check sent; and
-        ``isolationLeaks`` (:mod:`vrouter.lab.invariants`), which must be 0."""
-        total: dict[str, Any] = {"injected": 0, "delivered": 0, "dropped": 0, "dropsByReason": {}, "flowSetups": 0, "isolationLeaks": 0}
-        reasons: Counter[str] = Counter()
-        for check in self.checks:
-            for key in ("injected", "delivered", "dropped", "flowSetups", "isolationLeaks"):
-                total[key] += check.counters.get(key, 0)
-            reasons.update(check.counters.get("dropsByReason", {}))
-        total["dropsByReason"] = dict(sorted(reasons.items()))
-        return total
-
-    @property
-    def engine(self) -> str:
-        """Which engine forwarded the checks' packets: ``compiled``, ``interpreted``, or both
-        joined by ``+`` in the order they ran (``vrouter.dataplane.engine``); ``none`` when no
-        packet was sent."""
-        return engine_text(e for c in self.checks for e in c.engines)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "file": self.file,
-            "passed": self.passed,
-            "checks": [c.to_json() for c in self.checks],
-            "counters": self.counters(),
-            "engine": self.engine,
-        }
-
-
-def engine_text(engines: Iterable[str]) -> str:
-    """``interpreted+compiled`` for the engines used, in order of first use; ``none`` if none."""
-    return "+".join(dict.fromkeys(engines)) or "none"
 
 
 class Simulation:
@@ -181,23 +130,6 @@ class Simulation:
                     raise
         except InputError as exc:
             raise exc.located(file=self.scenario.file, line=step.line) from None
-
-    def run(self) -> "ScenarioResult":
-        """Every step in order: apply/delete change the cluster, checks run through the dataplane."""
-        from vrouter.lab.checks import run_check
-
-        results = []
-        for step in self.scenario.steps:
-            if isinstance(step, CheckStep):
-                try:
-                    results.append(run_check(self, step))
-                except InputError as exc:
-                    if exc.file is None and step.path:
-                        exc.under(step.path)  # `to` → `steps[5].ping.to`
-                    raise exc.located(file=self.scenario.file, line=step.line) from None
-            else:
-                self.run_step(step)
-        return ScenarioResult(self.scenario.name, self.scenario.file, self.scenario.description, results)
 
     def build(self) -> "Simulation":
         """Run every apply/delete step (the state ``vrsim get`` shows), skipping checks."""

@@ -23,6 +23,8 @@ import numpy as np
 from controlplane.config import GATEWAY_NODE
 from controlplane.errors import InputError
 from controlplane.inet import ip_int
+from controlplane.k8s.endpoints import service_backends
+from controlplane.tf.model import Loadbalancer
 from vrouter.dataplane.packets import (
     DELIVERED,
     HOST,
@@ -39,6 +41,7 @@ from vrouter.dataplane.tables import (
     VIF_FABRIC,
     VIF_HOST,
 )
+from vrouter.lab.sim import Simulation
 
 EXTERNAL_CLIENT = "198.51.100.100"
 FIRST_SOURCE_PORT = 32768
@@ -94,8 +97,8 @@ class Unrealised(InputError):
         self.reason = reason
 
 
-def _pod(sim: object, namespace: str, name: str) -> dict:
-    obj = sim.cluster.store.get("Pod", namespace, name)  # type: ignore[attr-defined]
+def _pod(sim: Simulation, namespace: str, name: str) -> dict:
+    obj = sim.cluster.store.get("Pod", namespace, name)
     if obj is None:
         raise InputError(f"no pod {namespace}/{name}")
     return obj
@@ -113,8 +116,8 @@ def _pod_ip(obj: dict) -> str:
     return ip
 
 
-def _service(sim: object, namespace: str, name: str) -> dict:
-    obj = sim.cluster.store.get("Service", namespace, name)  # type: ignore[attr-defined]
+def _service(sim: Simulation, namespace: str, name: str) -> dict:
+    obj = sim.cluster.store.get("Service", namespace, name)
     if obj is None:
         raise InputError(f"no service {namespace}/{name}")
     return obj
@@ -134,9 +137,9 @@ def split_port(text: str) -> tuple[str, int | None]:
     return text, None
 
 
-def resolve_source(sim: object, text: str, toward: Target | None = None) -> Source:
+def resolve_source(sim: Simulation, text: str, toward: Target | None = None) -> Source:
     """The entry point of a conversation started by ``text``."""
-    nodes = sim.nodes  # type: ignore[attr-defined]
+    nodes = sim.nodes
     names = list(nodes)
     if text == "external":
         gateway = nodes[GATEWAY_NODE]
@@ -178,17 +181,17 @@ def resolve_source(sim: object, text: str, toward: Target | None = None) -> Sour
     for node_name, node in nodes.items():
         if node_name != GATEWAY_NODE and int(node.tables.node_ip[node.index]) == address:
             return Source(text, node.index, VIF_HOST, address)
-    for obj in sim.cluster.store.list("Pod"):  # type: ignore[attr-defined]
+    for obj in sim.cluster.store.list("Pod"):
         if (obj.get("status") or {}).get("podIP") == text and not (obj.get("spec") or {}).get("hostNetwork"):
             name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
             return _pod_source(sim, name, obj, text)
     raise InputError(f"{text!r} is neither a pod's nor a node's address, so nothing can send from it")
 
 
-def _pod_source(sim: object, name: str, obj: dict, ip: str) -> Source:
-    nodes = sim.nodes  # type: ignore[attr-defined]
+def _pod_source(sim: Simulation, name: str, obj: dict, ip: str) -> Source:
+    nodes = sim.nodes
     node = nodes[obj["spec"]["nodeName"]]
-    record = sim.cluster.kube_manager.pods.records.get((obj["metadata"]["namespace"], obj["metadata"]["name"]))  # type: ignore[attr-defined]
+    record = sim.cluster.kube_manager.pods.records.get((obj["metadata"]["namespace"], obj["metadata"]["name"]))
     if record is None or record.vmi not in node.vif_of_vmi:
         raise Unrealised(f"pod {name} has no interface on {node.name}", "NoInterface")
     return Source(name, node.index, node.vif_of_vmi[record.vmi], ip_int(ip), name)
@@ -199,7 +202,7 @@ def is_outside(name: str) -> bool:
     return name == "external" or name.startswith("fabric:")
 
 
-def resolve_target(sim: object, text: str, port: int | None = None, from_outside: bool = True) -> Target:
+def resolve_target(sim: Simulation, text: str, port: int | None = None, from_outside: bool = True) -> Target:
     """The address (and port) that ``text`` stands for.
 
     An Ingress is reached at its published address (``status.loadBalancer.ingress``: the
@@ -209,8 +212,8 @@ def resolve_target(sim: object, text: str, port: int | None = None, from_outside
     """
     text, inline_port = split_port(text)
     port = port if port is not None else inline_port
-    store = sim.cluster.store  # type: ignore[attr-defined]
-    nodes = sim.nodes  # type: ignore[attr-defined]
+    store = sim.cluster.store
+    nodes = sim.nodes
     gateway = nodes[GATEWAY_NODE]
     internet = frozenset({(gateway.index, next(i for i, v in gateway.vifs.items() if v.type == VIF_CLIENT))})
     if text == "external":
@@ -260,9 +263,7 @@ def resolve_target(sim: object, text: str, port: int | None = None, from_outside
             raise Unrealised(f"ingress {namespace}/{name} has no address (see vrsim get events)", "NoAddress")
         address = ingress[0]["ip"]
         if not from_outside:
-            from controlplane.tf.model import Loadbalancer
-
-            for lb in sim.cluster.db.list(Loadbalancer):  # type: ignore[attr-defined]
+            for lb in sim.cluster.db.list(Loadbalancer):
                 if lb.loadbalancer_provider == "opencontrail" and lb.annotations.get("namespace") == namespace and lb.annotations.get("name") == name:
                     address = lb.vip_address
         return Target(text, ip_int(address), port or 80, "ingress", service=f"{namespace}/{name}")
@@ -290,23 +291,21 @@ def _host_endpoint(node: int, port: int | None) -> frozenset[tuple[int, int]] | 
     return None if port is not None else frozenset({(node, VIF_HOST)})
 
 
-def _pod_endpoint(sim: object, name: str, obj: dict, ip: str) -> tuple[int, int]:
+def _pod_endpoint(sim: Simulation, name: str, obj: dict, ip: str) -> tuple[int, int]:
     """(node, vif) of a pod: its interface, or its node's host stack for hostNetwork pods."""
     if (obj.get("spec") or {}).get("hostNetwork"):
-        return sim.nodes[obj["spec"]["nodeName"]].index, VIF_HOST  # type: ignore[attr-defined]
+        return sim.nodes[obj["spec"]["nodeName"]].index, VIF_HOST
     source = _pod_source(sim, name, obj, ip)
     return source.node, source.vif
 
 
-def backend_endpoints(sim: object, service: dict) -> frozenset[tuple[int, int]]:
+def backend_endpoints(sim: Simulation, service: dict) -> frozenset[tuple[int, int]]:
     """(node, vif) of every ready backend pod of a service."""
-    from controlplane.k8s.endpoints import service_backends
-
     out = set()
-    for backend in service_backends(sim.cluster.store, service):  # type: ignore[attr-defined]
+    for backend in service_backends(sim.cluster.store, service):
         if backend.pod:
             namespace, _, name = backend.pod.partition("/")
-            obj = sim.cluster.store.get("Pod", namespace, name)  # type: ignore[attr-defined]
+            obj = sim.cluster.store.get("Pod", namespace, name)
             if obj is not None:
                 try:
                     out.add(_pod_endpoint(sim, backend.pod, obj, backend.ip))

@@ -13,13 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from controlplane.inet import ip_text
+from controlplane.errors import InputError
+from controlplane.inet import ip_text, protocol_name, protocol_number
 from vrouter.agent import CompiledNode
 from vrouter.agent.rules import RuleBook
 from vrouter.dataplane.packets import DROP_REASONS, OUTCOME_NAMES
 from vrouter.dataplane.state import ACTION_NAMES
 from vrouter.dataplane.tables import ENCAP_NAMES, NO_PROGRAM
 from vrouter.dataplane.trace import STAGE_TEXT, T_ACL, T_SG
+from vrouter.lab.checks import pods_by_vif
+from vrouter.lab.conversation import converse
+from vrouter.lab.sim import Simulation
+from vrouter.lab.traffic import is_outside, resolve_source, resolve_target
 
 STAGE_NAMES = {
     1: "ingress",
@@ -159,3 +164,35 @@ def outcome_text(row: np.void, nodes: dict[int, CompiledNode]) -> str:
     if outcome == "host":
         return f"delivered to the host stack of {node.name}"
     return f"{outcome} on {node.name}"
+
+
+def packet_text(row: Any) -> str:
+    """One packet's header as a trace shows it."""
+    proto = protocol_name(int(row["proto"]))
+    if proto == "icmp":
+        kind = "echo request" if int(row["icmp_type"]) == 8 else "echo reply"
+        return f"{ip_text(row['sip'])} → {ip_text(row['dip'])} icmp {kind} id {int(row['sport'])}"
+    return f"{ip_text(row['sip'])}:{int(row['sport'])} → {ip_text(row['dip'])}:{int(row['dport'])} {proto}"
+
+
+def trace_conversation(sim: Simulation, source_name: str, target_name: str, proto: str, port: int | None) -> list[dict[str, Any]]:
+    """One conversation with every stage event recorded, phase by phase (packet, reply, ACK)."""
+    target = resolve_target(sim, target_name, port, from_outside=is_outside(source_name))
+    if proto != "icmp" and target.port is None:
+        raise InputError(f"{target_name}: a {proto.upper()} trace needs a port (--port)")
+    source = resolve_source(sim, source_name, target)
+    conv = converse(sim, source, target, protocol_number(proto), 1, pods_by_vif(sim), first_port=54321, trace_capacity=10_000)
+    nodes = {n.index: n for n in sim.nodes.values()}
+    names = ["packet", "reply", "handshake ACK"]
+    phases = []
+    for name, phase in zip(names, conv.phases, strict=False):
+        phases.append(
+            {
+                "name": name,
+                "header": packet_text(phase.sent[0]),
+                "events": [line.to_json() for line in render(phase.trace, nodes, sim.agents.book)],
+                "outcome": outcome_text(phase.packets[0], nodes),
+                "engine": phase.engine,
+            }
+        )
+    return phases
