@@ -19,6 +19,7 @@ from controlplane.kube_manager.naming import (
 from controlplane.tf.ipam import AddressPool
 from controlplane.tf.model import (
     ConfigDB,
+    FloatingIp,
     FloatingIpPool,
     FqName,
     RoutingInstance,
@@ -111,6 +112,13 @@ class Context:
     def pool_of(self, vn: VirtualNetwork) -> AddressPool:
         """The address pool a VN allocates from (:func:`~controlplane.tf.model.address_pool`)."""
         return address_pool(self.db, vn)
+
+    def release_floating_ip(self, fip: FqName, vn: FqName, address: str) -> None:
+        """Delete a floating IP and give its address back to the pool of the VN it came from."""
+        self.delete_if_exists(FloatingIp, fip)
+        network = self.db.get(VirtualNetwork, vn)
+        if network is not None:
+            self.pool_of(network).release(address)
 
     def record(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         self.store.record(obj, type_, reason, message)

@@ -305,10 +305,7 @@ class IngressHandler:
             return
         address, fip_fq, vn_fq = record.external
         record.external = None
-        self.ctx.delete_if_exists(FloatingIp, fip_fq)
-        vn = self.ctx.db.get(VirtualNetwork, vn_fq)
-        if vn is not None:
-            self.ctx.pool_of(vn).release(address)
+        self.ctx.release_floating_ip(fip_fq, vn_fq, address)
 
     def remove(self, key: tuple[str, str]) -> None:
         record = self.records.pop(key, None)

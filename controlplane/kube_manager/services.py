@@ -378,10 +378,7 @@ class ServiceHandler:
 
     def _delete_external(self, record: ServiceRecord, address: str) -> None:
         fip_fq, vn_fq = record.external_fips.pop(address)
-        self.ctx.delete_if_exists(FloatingIp, fip_fq)
-        vn = self.ctx.db.get(VirtualNetwork, vn_fq)
-        if vn is not None:
-            self.ctx.pool_of(vn).release(address)
+        self.ctx.release_floating_ip(fip_fq, vn_fq, address)
 
     # --- removal ---------------------------------------------------------------------
     def remove(self, key: tuple[str, str]) -> None:

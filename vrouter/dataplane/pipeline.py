@@ -283,6 +283,21 @@ def _output(kt: KernelTables, cnt: Counters, p, nh: int, trace: np.ndarray, tcou
         _drop(cnt, p, DROP_DISCARD, trace, tcount, i, node)
 
 
+@kernel(cache=True, inline="always", _nrt=False)
+def _route_or_drop(kt: KernelTables, cnt: Counters, p, vrf: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> int:
+    """The nexthop of the route to ``out_dip`` in ``vrf``; without a route the packet drops
+    NoRoute and the answer is -1. Traced either way."""
+    rid, nh = _route(kt, vrf, p.out_dip)
+    if rid < 0:
+        if trace.shape[0]:
+            emit(trace, tcount, i, node, T_NO_ROUTE, vrf, p.out_dip, 0, 0)
+        _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
+        return -1
+    if trace.shape[0]:
+        emit(trace, tcount, i, node, T_ROUTE, vrf, rid, nh, 0)
+    return np.int64(nh)
+
+
 @kernel(cache=True, _nrt=False)
 def forward(kt: KernelTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: int, label_nh: int, routed: bool, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """Route the (rewritten) packet and hand it to its nexthop.
@@ -296,14 +311,9 @@ def forward(kt: KernelTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: i
     if label_nh >= 0 and p.out_dip == p.dip:
         nh = label_nh
     else:
-        rid, nh = _route(kt, vrf, p.out_dip)
-        if rid < 0:
-            if trace.shape[0]:
-                emit(trace, tcount, i, node, T_NO_ROUTE, vrf, p.out_dip, 0, 0)
-            _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
+        nh = _route_or_drop(kt, cnt, p, vrf, trace, tcount, i, node)
+        if nh < 0:
             return
-        if trace.shape[0]:
-            emit(trace, tcount, i, node, T_ROUTE, vrf, rid, nh, 0)
     if kt.nhs[nh].type == NH_COMPOSITE:
         slot = np.int64(-1)
         if flow >= 0:
@@ -730,14 +740,9 @@ def flow_setup(kt: KernelTables, fs: FlowState, cnt: Counters, p, forward_index:
 @kernel(cache=True, _nrt=False)
 def _stateless(kt: KernelTables, cnt: Counters, p, vrf: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """A packet on an interface without the policy flag (the SDN gateway): routed, no flow."""
-    rid, nh = _route(kt, vrf, p.out_dip)
-    if rid < 0:
-        if trace.shape[0]:
-            emit(trace, tcount, i, node, T_NO_ROUTE, vrf, p.out_dip, 0, 0)
-        _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
+    nh = _route_or_drop(kt, cnt, p, vrf, trace, tcount, i, node)
+    if nh < 0:
         return
-    if trace.shape[0]:
-        emit(trace, tcount, i, node, T_ROUTE, vrf, rid, nh, 0)
     h = ecmp_hash(p.sip, p.dip, p.proto, p.sport, p.dport, kt.scalars[S_ECMP_FIELDS])
     p.hash = h
     if kt.nhs[nh].type == NH_COMPOSITE:

@@ -25,6 +25,7 @@ from controlplane.inet import ip_int, protocol_number
 from controlplane.errors import InputError
 from controlplane.k8s.endpoints import service_backends
 from controlplane.tf import model as tf
+from controlplane.tf.haproxy import choose_pool
 from vrouter.lab.conversation import Conversation, converse
 from vrouter.dataplane.packets import same_reason
 from vrouter.lab.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
@@ -170,44 +171,6 @@ def run_connect(sim: Simulation, spec: ConnectSpec) -> tuple[dict[str, Any], Con
 # --- http through an ingress ----------------------------------------------------------
 
 
-def host_matches(rule: str | None, host: str | None) -> bool:
-    """Exact host, or ``*.example.com`` matching exactly one more label; no rule host = any."""
-    if rule is None:
-        return True
-    if host is None:
-        return False
-    if rule.startswith("*."):
-        suffix = rule[1:]
-        return host.endswith(suffix) and host.count(".") == rule.count(".")
-    return rule == host
-
-
-def path_matches(rule: str | None, kind: str | None, path: str) -> bool:
-    """Exact, or Prefix by path segments; ImplementationSpecific is exact, as TF's HAProxy does it."""
-    if rule is None:
-        return True
-    if kind == "Prefix":
-        if rule == "/":
-            return True
-        base = rule.rstrip("/")
-        return path == base or path.startswith(base + "/")
-    return path == rule
-
-
-def choose_pool(sim: Simulation, lb: tf.Loadbalancer, host: str | None, path: str) -> tf.LoadbalancerPool | None:
-    """HAProxy's choice: the first (host, path) rule that matches, longest path first, then the default."""
-    db = sim.cluster.db
-    listeners = [l for l in db.list(tf.LoadbalancerListener) if l.loadbalancer_refs == [lb.fq_name] and l.protocol_port == 80]
-    pools = [p for p in db.list(tf.LoadbalancerPool) if listeners and p.loadbalancer_listener_refs == [listeners[0].fq_name]]
-    rules = [p for p in pools if p.host is not None or p.path is not None]
-    rules.sort(key=lambda p: (-(len(p.path or "")), p.fq_name))
-    for pool in rules:
-        if host_matches(pool.host, host) and path_matches(pool.path, pool.path_type, path):
-            return pool
-    defaults = [p for p in pools if p.host is None and p.path is None]
-    return defaults[0] if defaults else None
-
-
 def run_http(sim: Simulation, spec: HttpSpec) -> tuple[dict[str, Any], Conversation | None, Target]:
     with about("to"):
         target = resolve_target(sim, spec.to, spec.port or 80, from_outside=is_outside(spec.from_))
@@ -232,7 +195,7 @@ def run_http(sim: Simulation, spec: HttpSpec) -> tuple[dict[str, Any], Conversat
     observed["via"] = None
     if not front.reachable:
         return observed, front, target
-    pool = choose_pool(sim, lb, spec.host, spec.path)
+    pool = choose_pool(sim.cluster.db, lb, spec.host, spec.path)
     if pool is None:
         observed.update(reachable=False, received=0, dropReason="NoIngressRule", dropNode=None)
         return observed, front, target

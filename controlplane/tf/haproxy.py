@@ -1,0 +1,47 @@
+"""HAProxy's layer-7 choice, over the load-balancer objects kube-manager makes for an Ingress.
+
+TF realises an Ingress as a load balancer whose HAProxy instance routes each HTTP request to
+a pool by its host and path (spec/k8s-to-tf.md); the rules are the Ingress's, kept on the
+pools (``host``, ``path``, ``path_type``).
+"""
+
+from __future__ import annotations
+
+from controlplane.tf import model as tf
+
+
+def host_matches(rule: str | None, host: str | None) -> bool:
+    """Exact host, or ``*.example.com`` matching exactly one more label; no rule host = any."""
+    if rule is None:
+        return True
+    if host is None:
+        return False
+    if rule.startswith("*."):
+        suffix = rule[1:]
+        return host.endswith(suffix) and host.count(".") == rule.count(".")
+    return rule == host
+
+
+def path_matches(rule: str | None, kind: str | None, path: str) -> bool:
+    """Exact, or Prefix by path segments; ImplementationSpecific is exact, as TF's HAProxy does it."""
+    if rule is None:
+        return True
+    if kind == "Prefix":
+        if rule == "/":
+            return True
+        base = rule.rstrip("/")
+        return path == base or path.startswith(base + "/")
+    return path == rule
+
+
+def choose_pool(db: tf.ConfigDB, lb: tf.Loadbalancer, host: str | None, path: str) -> tf.LoadbalancerPool | None:
+    """HAProxy's choice: the first (host, path) rule that matches, longest path first, then the default."""
+    listeners = [l for l in db.list(tf.LoadbalancerListener) if l.loadbalancer_refs == [lb.fq_name] and l.protocol_port == 80]
+    pools = [p for p in db.list(tf.LoadbalancerPool) if listeners and p.loadbalancer_listener_refs == [listeners[0].fq_name]]
+    rules = [p for p in pools if p.host is not None or p.path is not None]
+    rules.sort(key=lambda p: (-(len(p.path or "")), p.fq_name))
+    for pool in rules:
+        if host_matches(pool.host, host) and path_matches(pool.path, pool.path_type, path):
+            return pool
+    defaults = [p for p in pools if p.host is None and p.path is None]
+    return defaults[0] if defaults else None
