@@ -298,6 +298,19 @@ def _route_or_drop(kt: KernelTables, cnt: Counters, p, vrf: int, trace: np.ndarr
     return np.int64(nh)
 
 
+@kernel(cache=True, inline="always", _nrt=False)
+def _ecmp_member_or_drop(kt: KernelTables, cnt: Counters, p, composite: int, slot: int, member: int, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> int:
+    """The chosen member of an ECMP composite (its slot recorded on the packet, traced); a
+    composite without members drops the packet NoRoute and the answer is -1."""
+    if member < 0:
+        _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
+        return -1
+    p.ecmp_slot = slot
+    if trace.shape[0]:
+        emit(trace, tcount, i, node, T_ECMP, composite, slot, member, kt.nhs[composite].member_len)
+    return np.int64(member)
+
+
 @kernel(cache=True, _nrt=False)
 def forward(kt: KernelTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: int, label_nh: int, routed: bool, trace: np.ndarray, tcount: np.ndarray, i: int, node: int) -> None:
     """Route the (rewritten) packet and hand it to its nexthop.
@@ -324,13 +337,9 @@ def forward(kt: KernelTables, fs: FlowState, cnt: Counters, p, flow: int, vrf: i
             slot, member = ecmp_choose(kt, nh, h)
             if flow >= 0:
                 fs.entries[flow].ecmp = slot
-        if member < 0:
-            _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
+        nh = _ecmp_member_or_drop(kt, cnt, p, nh, slot, member, trace, tcount, i, node)
+        if nh < 0:
             return
-        p.ecmp_slot = slot
-        if trace.shape[0]:
-            emit(trace, tcount, i, node, T_ECMP, nh, slot, member, kt.nhs[nh].member_len)
-        nh = member
     if routed:
         if p.out_ttl <= 1:
             _drop(cnt, p, DROP_TTL, trace, tcount, i, node)
@@ -747,13 +756,9 @@ def _stateless(kt: KernelTables, cnt: Counters, p, vrf: int, trace: np.ndarray, 
     p.hash = h
     if kt.nhs[nh].type == NH_COMPOSITE:
         slot, member = ecmp_choose(kt, nh, h)
-        if member < 0:
-            _drop(cnt, p, DROP_NO_ROUTE, trace, tcount, i, node)
+        nh = _ecmp_member_or_drop(kt, cnt, p, nh, slot, member, trace, tcount, i, node)
+        if nh < 0:
             return
-        p.ecmp_slot = slot
-        if trace.shape[0]:
-            emit(trace, tcount, i, node, T_ECMP, nh, slot, member, kt.nhs[nh].member_len)
-        nh = member
     if p.out_ttl <= 1:
         _drop(cnt, p, DROP_TTL, trace, tcount, i, node)
         return
