@@ -28,21 +28,25 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from controlplane.config import ClusterConfig
 from vrouter.dataplane.engine import forced
+from vrouter.dataplane.kernel import kernel
 from vrouter.dataplane.lpm import build_lpm, lpm_lookup_batch, lpm_nbytes
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, copy_batch
 from vrouter.dataplane.pipeline import process_batch
+from vrouter.dataplane.state import new_flow_state
 from vrouter.dataplane.trace import new_trace
 from vrouter.figures import BenchResult
+from vrouter.lab.reach import reachability
 from vrouter.lab.sim import Simulation
-from vrouter.startup_bench import default_scenario, vrsim_command
 from vrouter.lab.traffic import answers, first_packets, resolve_source, resolve_target
+from vrouter.reference.dataplane import ReferenceFabric
+from vrouter.startup_bench import default_scenario, vrsim_command
 
 FLOWS_PER_CLIENT = 60_000
 SERVICE_PORT = 80
@@ -218,7 +222,7 @@ def kernel_seconds(sim: Simulation, node: int, batch: np.ndarray, repeats: int) 
     return median_time(run, repeats)
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _gather(table: np.ndarray, indices: np.ndarray) -> np.uint64:
     total = np.uint64(0)
     for i in range(indices.shape[0]):
@@ -383,8 +387,6 @@ class Bench:
 
     def reference(self, sim: Simulation, syns: np.ndarray) -> tuple[float, float]:
         """(reference pps, kernel pps) on the same established flows and the same packets."""
-        from vrouter.reference.dataplane import ReferenceFabric
-
         k = min(self.s.reference_flows, len(syns))
         reference = _Rows(ReferenceFabric(sim.nodes, sim.scenario.cluster.vrouter))
         handshake(reference, syns[:k])
@@ -397,8 +399,6 @@ class Bench:
 
     def reach(self, pods: int) -> float:
         """Seconds for the whole matrix of ``pods`` pods, tables compiled and kernels warm."""
-        from vrouter.lab.reach import reachability
-
         sim = self.reach_cluster(pods)
         start = time.perf_counter()
         reachability(sim)
@@ -407,8 +407,6 @@ class Bench:
     @staticmethod
     def reach_cluster(pods: int) -> Simulation:
         """``pods`` pods in 10 namespaces with a team policy each, on 4 nodes, compiled."""
-        from vrouter.lab.reach import reachability
-
         objects: list[dict[str, Any]] = []
         for ns in range(10):
             objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns{ns}", "labels": {"team": f"t{ns % 3}"}}})
@@ -521,15 +519,11 @@ class _Rows:
         self.fabric = fabric
 
     def run(self, batch: np.ndarray) -> Any:
-        from types import SimpleNamespace
-
         return SimpleNamespace(packets=self.fabric.run(batch))
 
 
 def kernel_seconds_fresh(sim: Simulation, node: int, syns: np.ndarray, repeats: int) -> float:
     """Median time of one node's kernel setting up every flow of ``syns`` from an empty table."""
-    from vrouter.dataplane.state import new_flow_state
-
     runtime = sim.fabric.runtimes[node]
     settings = sim.scenario.cluster.vrouter
     trace, tcount = new_trace(0)

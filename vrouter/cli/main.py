@@ -60,6 +60,8 @@ ScenarioOption = Annotated[
     typer.Option("-f", "--file", help="A scenario file, or a manifest file or directory.", show_default=False),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed for names, ClusterIPs and flows.")]
+SourceArgument = Annotated[str, typer.Argument(help="ns/pod, node/NAME, external, fabric:IP or an address.")]
+PortOption = Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535)]
 AllowOutsideOption = Annotated[
     bool, typer.Option("--allow-outside", help="Let a scenario apply files outside its own folder.")
 ]
@@ -352,7 +354,7 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
 
 @app.command()
 def ping(
-    source: Annotated[str, typer.Argument(help="ns/pod, node/NAME, external, fabric:IP or an address.")],
+    source: SourceArgument,
     target: Annotated[str, typer.Argument(help="ns/pod, service/ns/name, node/NAME, external, an address, ...")],
     file: ScenarioOption,
     count: Annotated[int, typer.Option("--count", "-c", min=1, max=100_000, help="Echo requests.")] = 3,
@@ -366,10 +368,10 @@ def ping(
 
 @app.command()
 def connect(
-    source: Annotated[str, typer.Argument(help="ns/pod, node/NAME, external, fabric:IP or an address.")],
+    source: SourceArgument,
     target: Annotated[str, typer.Argument(help="service/ns/name, ns/pod, ADDRESS:PORT, ...")],
     file: ScenarioOption,
-    port: Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535)] = None,
+    port: PortOption = None,
     proto: Annotated[str, typer.Option("--proto", help="tcp, udp or sctp.")] = "tcp",
     flows: Annotated[int, typer.Option("--flows", min=1, max=1_000_000, help="Distinct source ports.")] = 1,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -459,10 +461,10 @@ def reach(
 
 @app.command()
 def trace(
-    source: Annotated[str, typer.Argument(help="ns/pod, node/NAME, external, fabric:IP or an address.")],
+    source: SourceArgument,
     target: Annotated[str, typer.Argument(help="ns/pod, service/ns/name, node/NAME, external, ADDRESS[:PORT], ...")],
     file: ScenarioOption,
-    port: Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535)] = None,
+    port: PortOption = None,
     proto: Annotated[str, typer.Option("--proto", help="icmp, tcp, udp or sctp (default: icmp, or tcp with a port).")] = "",
     as_json: Annotated[bool, typer.Option("--json")] = False,
     seed: SeedOption = 0,
