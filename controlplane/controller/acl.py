@@ -17,7 +17,6 @@ from controlplane.inet import PROTOCOL_NUMBERS
 from controlplane.tf.model import FqName, PolicyRule, fq_str
 
 
-
 @dataclass(frozen=True)
 class VnSet:
     """``any`` (members None), or a set of VNs."""
@@ -84,10 +83,3 @@ def vn_acl(
             if rule.direction == "<>":
                 out.append(AclEntry(dst, src, protocol, rule.dst_ports, rule.src_ports, rule.action, name, index))
     return out
-
-
-def first_match(acl: Sequence[AclEntry], src_vn: FqName, dst_vn: FqName, protocol: int, sport: int, dport: int) -> AclEntry | None:
-    for entry in acl:
-        if entry.matches(src_vn, dst_vn, protocol, sport, dport):
-            return entry
-    return None

@@ -279,14 +279,3 @@ class PolicyIndex:
                         if resolved is not None:
                             out.append(Allow(peer_pod.ip, peer_pod.ip, protocol, resolved, resolved, ref))
         return out
-
-
-def evaluate(direction: Direction, peer_ip: int, protocol: int, port: int) -> RuleRef | None | bool:
-    """Plain evaluation of one direction: True if unrestricted, the allowing rule, or None (denied)."""
-    if not direction.isolated:
-        return True
-    for allow in direction.allows:
-        if allow.lo <= peer_ip <= allow.hi and allow.protocol in (ANY_PROTOCOL, protocol):
-            if allow.protocol == ANY_PROTOCOL or allow.port_lo <= port <= allow.port_hi:
-                return allow.ref
-    return None

@@ -49,7 +49,3 @@ def matches_map(selector: Mapping[str, str] | None, labels: Mapping[str, str] | 
         return False
     labels = labels or {}
     return all(labels.get(k) == v for k, v in selector.items())
-
-
-def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
-    return dict((obj.get("metadata") or {}).get("labels") or {})

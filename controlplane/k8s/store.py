@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from controlplane.tf.model import stable_uuid
@@ -115,9 +115,6 @@ class ObjectStore:
     def version(self) -> int:
         """Grows with every change (objects or status), so caches know when to refresh."""
         return self._resource_version
-
-    def kinds(self) -> list[str]:
-        return [k for k, v in self._objects.items() if any(v.values())]
 
     def __iter__(self) -> Iterator[Obj]:
         for by_namespace in self._objects.values():
@@ -225,17 +222,3 @@ def _same(a: Obj, b: Obj) -> bool:
     am = {k: v for k, v in a.get("metadata", {}).items() if k not in strip}
     bm = {k: v for k, v in b.get("metadata", {}).items() if k not in strip}
     return am == bm and {k: v for k, v in a.items() if k != "metadata"} == {k: v for k, v in b.items() if k != "metadata"}
-
-
-@dataclass
-class Condition:
-    """A status condition kube-manager sets on an object it could not realise."""
-
-    type: str
-    status: str
-    reason: str
-    message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "status": self.status, "reason": self.reason, "message": self.message}

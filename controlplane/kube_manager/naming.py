@@ -34,9 +34,6 @@ class Names:
         return self.config.domain
 
     # --- projects ----------------------------------------------------------------------
-    @property
-    def single_tenant(self) -> bool:
-        return self.config.clusterProject is not None
 
     @property
     def infra_project(self) -> FqName:

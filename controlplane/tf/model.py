@@ -51,10 +51,6 @@ class TFObject:
     def name(self) -> str:
         return self.fq_name[-1]
 
-    @property
-    def parent_fq_name(self) -> FqName | None:
-        return self.fq_name[:-1] if self.PARENT_TYPE else None
-
     def references(self) -> Iterator[tuple[str, FqName]]:
         """Every (type, fq_name) this object refers to, parent included."""
         if self.PARENT_TYPE and len(self.fq_name) > 1:

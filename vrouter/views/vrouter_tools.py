@@ -252,20 +252,6 @@ def routes_json(node: CompiledNode, vrf: int | None = None) -> list[dict[str, ob
     return out
 
 
-def member_labels(node: CompiledNode, nh_id: int) -> list[int | None]:
-    """The labels of a composite's slots (None for a hole or a local member)."""
-    nh = node.nexthops[nh_id]
-    out: list[int | None] = []
-    for member in nh.members:
-        if member < 0:
-            out.append(None)
-        else:
-            sub = node.nexthops[member]
-            out.append(sub.label if sub.type == NH_TUNNEL else None)
-    return out
-
-
-
 def flow_list(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: int = 1000) -> str:
     """``flow -l``: index ⇄ reverse index, source:port, destination:port, protocol, VRF
     (→ destination VRF), action, ECMP index, key and RPF nexthops, packets/bytes."""
