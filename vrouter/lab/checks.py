@@ -21,16 +21,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.inet import ip_int, protocol_number
 from controlplane.errors import InputError
-from controlplane.k8s.endpoints import service_backends
+from controlplane.inet import ip_int, protocol_number
 from controlplane.tf import model as tf
 from controlplane.tf.haproxy import choose_pool
-from vrouter.lab.conversation import Conversation, converse
 from vrouter.dataplane.packets import same_reason
+from vrouter.lab.conversation import Conversation, converse
 from vrouter.lab.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
-from vrouter.lab.traffic import Source, Target, Unrealised, backend_endpoints, is_outside, resolve_source, resolve_target
 from vrouter.lab.sim import Simulation
+from vrouter.lab.traffic import Source, Target, Unrealised, backend_endpoints, is_outside, node_name, pods_by_vif, resolve_source, resolve_target, service_pods
 
 
 @dataclass
@@ -58,20 +57,6 @@ class CheckResult:
         }
 
 
-def node_name(sim: Simulation, index: int | None) -> str | None:
-    if index is None:
-        return None
-    for name, node in sim.nodes.items():
-        if node.index == index:
-            return name
-    return None
-
-
-def pods_by_vif(sim: Simulation) -> dict[tuple[int, int], str]:
-    """(node index, vif) → ``ns/pod`` for every pod interface (for backend counts)."""
-    return {(n.index, i): v.pod for n in sim.nodes.values() for i, v in n.vifs.items() if v.pod}
-
-
 def imbalance(backends: Counter, expected: list[str]) -> float:
     """The largest relative deviation of a backend's share from an even share."""
     if not expected:
@@ -81,16 +66,6 @@ def imbalance(backends: Counter, expected: list[str]) -> float:
         return 1.0
     even = total / len(expected)
     return max(abs(backends.get(b, 0) - even) / even for b in expected)
-
-
-def service_pods(sim: Simulation, service: str | None) -> list[str]:
-    if service is None:
-        return []
-    namespace, _, name = service.partition("/")
-    obj = sim.cluster.store.get("Service", namespace, name)
-    if obj is None:
-        return []
-    return sorted({b.pod for b in service_backends(sim.cluster.store, obj) if b.pod})
 
 
 def observe(sim: Simulation, conv: Conversation, sent: int) -> dict[str, Any]:

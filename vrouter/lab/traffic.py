@@ -386,3 +386,29 @@ def fabric_label(compiled: Any, vif: int) -> int:
         return next((vni for vni, v in compiled.vnis.items() if v == vrf), -1)
     nexthop = int(tables.vif_nh[vif])
     return next((label for label, nh in compiled.labels.items() if nh == nexthop), -1)
+
+
+def node_name(sim: Simulation, index: int | None) -> str | None:
+    """The name of the node with this index (None for none)."""
+    if index is None:
+        return None
+    for name, node in sim.nodes.items():
+        if node.index == index:
+            return name
+    return None
+
+
+def pods_by_vif(sim: Simulation) -> dict[tuple[int, int], str]:
+    """(node index, vif) → ``ns/pod`` for every pod interface (for backend counts)."""
+    return {(n.index, i): v.pod for n in sim.nodes.values() for i, v in n.vifs.items() if v.pod}
+
+
+def service_pods(sim: Simulation, service: str | None) -> list[str]:
+    """The ready backend pods (``ns/name``) of a service named ``ns/name``."""
+    if service is None:
+        return []
+    namespace, _, name = service.partition("/")
+    obj = sim.cluster.store.get("Service", namespace, name)
+    if obj is None:
+        return []
+    return sorted({b.pod for b in service_backends(sim.cluster.store, obj) if b.pod})

@@ -21,10 +21,9 @@ from vrouter.dataplane.packets import DROP_REASONS, OUTCOME_NAMES
 from vrouter.dataplane.state import ACTION_NAMES
 from vrouter.dataplane.tables import ENCAP_NAMES, NO_PROGRAM
 from vrouter.dataplane.trace import STAGE_TEXT, T_ACL, T_SG
-from vrouter.lab.checks import pods_by_vif
 from vrouter.lab.conversation import converse
 from vrouter.lab.sim import Simulation
-from vrouter.lab.traffic import is_outside, resolve_source, resolve_target
+from vrouter.lab.traffic import is_outside, pods_by_vif, resolve_source, resolve_target
 
 STAGE_NAMES = {
     1: "ingress",
