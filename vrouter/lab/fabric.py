@@ -26,7 +26,7 @@ from vrouter.agent import CompiledNode
 from vrouter.dataplane.engine import Engine, engine_for
 from vrouter.dataplane.packed import KernelTables, pack
 from vrouter.dataplane.packets import DELIVERED, DROP_FLOW_TABLE_FULL, DROP_REASONS, DROP_TTL, DROPPED, HOST, copy_batch
-from vrouter.dataplane.pipeline import age_flows
+from vrouter.dataplane.conntrack import age_flows
 from vrouter.dataplane.state import FC_SETUPS, RX_PACKETS, Counters, FlowState, grown, new_counters, new_flow_state
 from vrouter.dataplane.trace import new_trace
 
