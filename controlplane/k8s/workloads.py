@@ -26,7 +26,6 @@ from controlplane.k8s.selectors import matches_map
 from controlplane.k8s.store import Obj, ObjectStore, WatchEvent
 
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-OWNER_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController")
 _API_VERSIONS = {
     "Deployment": "apps/v1",
     "ReplicaSet": "apps/v1",

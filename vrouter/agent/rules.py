@@ -8,8 +8,6 @@ from __future__ import annotations
 
 
 class RuleBook:
-    NONE = -1
-
     def __init__(self) -> None:
         self._texts: list[str] = []
         self._ids: dict[str, int] = {}
