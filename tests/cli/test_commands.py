@@ -254,3 +254,18 @@ def test_engine_note_says_which_engine_answered_and_why(monkeypatch: pytest.Monk
     assert engine_note("interpreted+compiled") == "engine interpreted+compiled (the first packets interpreted)"
     monkeypatch.setattr(engine, "_why_interpreted", "as asked")
     assert engine_note("interpreted") == "engine interpreted (as asked)"
+
+
+def test_run_a_directory_runs_its_scenarios_in_name_order(tmp_path: Path) -> None:
+    result = invoke("run", str(ARTICLE), "--json")
+    doc = json.loads(result.stdout)
+    expected = sorted(p.stem for p in ARTICLE.glob("*.yaml"))
+    assert result.exit_code == 0 and [s["name"] for s in doc["scenarios"]] == expected
+    # a directory without scenario files is a set of manifests, applied as one (as before)
+    manifests = tmp_path / "app"
+    manifests.mkdir()
+    (manifests / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: busybox}]}\n")
+    applied = invoke("run", str(manifests), "--json")
+    doc = json.loads(applied.stdout)
+    assert [s["name"] for s in doc["scenarios"]] == ["app"] and doc["scenarios"][0]["checks"] == []
+    assert "no checks ran" in applied.stderr

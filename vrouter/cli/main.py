@@ -295,7 +295,9 @@ def print_scenario(result: ScenarioResult) -> None:
 
 @app.command()
 def run(
-    scenarios: Annotated[list[Path], typer.Argument(help="Scenario files (or manifest files/directories).", show_default=False)],
+    scenarios: Annotated[
+        list[Path], typer.Argument(help="Scenario files, directories of them (run in name order), or manifest files/directories.", show_default=False)
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
@@ -305,13 +307,18 @@ def run(
     Exit code 0 when every check passes, 1 when a check fails, 2 for invalid input.
     """
     from vrouter.lab.runner import run_scenario
+    from vrouter.lab.scenario import scenario_files
     from vrouter.lab.sim import Simulation
 
     _forwarding()
     results = []
     with user_errors(as_json):
-        for path in scenarios:
+        paths = [found for path in scenarios for found in ((path.is_dir() and scenario_files(path)) or [path])]
+        for path in paths:
             results.append(run_scenario(Simulation.from_path(path, seed, allow_outside)))
+    for result in results:
+        if not result.checks:  # passing with nothing checked would hide the wrong file
+            typer.echo(f"note: {result.file}: no checks ran (the scenario only applies objects)", err=True)
     passed = all(r.passed for r in results)
     if as_json:
         print_json({"scenarios": [r.to_json() for r in results], "passed": passed})

@@ -409,6 +409,25 @@ def nodes_for(manifests: list[Manifest]) -> ClusterConfig:
     return ClusterConfig.model_validate({"nodes": nodes})
 
 
+def scenario_files(directory: Path) -> list[Path]:
+    """The scenario files directly in a directory (``kind: Scenario``), in name order; empty
+    when it holds none — then it is a directory of manifests (``vrsim run scenarios/article/``
+    runs every scenario in it, ``vrsim run manifests/`` applies them)."""
+    found = []
+    for path in sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml", ".json")):
+        try:
+            text = read_text(path)
+            if path.suffix == ".json":
+                documents = [m.obj for m in parse_manifest_text(text, str(path))]
+            else:
+                documents = [data for data, _ in parse_yaml_documents(text, str(path)) if data is not None]
+        except InputError:
+            continue  # not readable as a scenario: load_scenario of the directory reports it
+        if any(is_scenario_document(d) for d in documents):
+            found.append(path)
+    return found
+
+
 def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
     """A scenario file, or a plain manifest file/directory as a check-less scenario."""
     path = Path(path)
