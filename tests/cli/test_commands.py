@@ -269,3 +269,13 @@ def test_run_a_directory_runs_its_scenarios_in_name_order(tmp_path: Path) -> Non
     doc = json.loads(applied.stdout)
     assert [s["name"] for s in doc["scenarios"]] == ["app"] and doc["scenarios"][0]["checks"] == []
     assert "no checks ran" in applied.stderr
+
+
+def test_run_says_what_it_ignored(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(
+        "apiVersion: networking.istio.io/v1beta1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\nspec: {}\n"
+    )
+    result = invoke("run", str(tmp_path), "--json")
+    (scenario,) = json.loads(result.stdout)["scenarios"]
+    assert scenario["notes"] == [f"{tmp_path / 'gateway.yaml'}:1: Gateway gw ignored (not a kind the network simulation uses)"]
+    assert "Gateway gw ignored" in result.stderr and "no checks ran" in result.stderr

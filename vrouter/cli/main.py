@@ -317,6 +317,8 @@ def run(
         for path in paths:
             results.append(run_scenario(Simulation.from_path(path, seed, allow_outside)))
     for result in results:
+        for note in result.notes:  # kinds vrsim does not simulate (Istio's, a CRD …), namespaces it made
+            typer.echo(f"note: {note}", err=True)
         if not result.checks:  # passing with nothing checked would hide the wrong file
             typer.echo(f"note: {result.file}: no checks ran (the scenario only applies objects)", err=True)
     passed = all(r.passed for r in results)

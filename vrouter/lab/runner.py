@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.errors import InputError
@@ -26,6 +26,7 @@ class ScenarioResult:
     file: str
     description: str
     checks: list[CheckResult]
+    notes: list[str] = field(default_factory=list)  # what applying it said: ignored kinds, created namespaces
 
     @property
     def passed(self) -> bool:
@@ -58,6 +59,7 @@ class ScenarioResult:
             "checks": [c.to_json() for c in self.checks],
             "counters": self.counters(),
             "engine": self.engine,
+            "notes": self.notes,
         }
 
 
@@ -80,4 +82,4 @@ def run_scenario(sim: Simulation) -> ScenarioResult:
         else:
             sim.run_step(step)
     scenario = sim.scenario
-    return ScenarioResult(scenario.name, scenario.file, scenario.description, results)
+    return ScenarioResult(scenario.name, scenario.file, scenario.description, results, list(sim.notes))
