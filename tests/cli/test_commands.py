@@ -251,6 +251,7 @@ def test_engine_note_says_which_engine_answered_and_why(monkeypatch: pytest.Monk
     monkeypatch.setattr(engine, "_why_interpreted", engine.SMALL_RUN_REASON)
     assert engine_note("compiled") == "" and engine_note("none") == ""
     assert engine_note("interpreted") == "engine interpreted (a small run)"
+    monkeypatch.setattr(engine, "_why_interpreted", engine.TIERED_UP_REASON)
     assert engine_note("interpreted+compiled") == "engine interpreted+compiled (the first packets interpreted)"
     monkeypatch.setattr(engine, "_why_interpreted", "as asked")
     assert engine_note("interpreted") == "engine interpreted (as asked)"

@@ -166,8 +166,10 @@ class Choice:
 def test_auto_with_ready_kernels_interprets_a_small_run_then_stays_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
     choice = Choice(monkeypatch, ready=True)
     small = engine.SMALL_RUN // 4
-    assert choice.names(small, small, small, small, 1, 1, small) == ["interpreted"] * 4 + ["compiled"] * 3
-    assert choice.started == 0 and engine.why_interpreted() == "a small run"
+    assert choice.names(small, small, small, small) == ["interpreted"] * 4
+    assert engine.why_interpreted() == engine.SMALL_RUN_REASON
+    assert choice.names(1, 1, small) == ["compiled"] * 3
+    assert choice.started == 0 and engine.why_interpreted() == "the first packets interpreted"
 
 
 def test_auto_with_ready_kernels_compiles_a_large_batch_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,7 +184,7 @@ def test_auto_on_a_cold_cache_interprets_while_compiling_in_the_background(monke
     assert choice.names(half, half) == ["interpreted", "interpreted"]
     assert choice.started >= 1 and choice.waited == 0 and "compiling in the background" in engine.why_interpreted()
     assert choice.names(1) == ["compiled"]  # past the budget: wait for the compile, then compiled
-    assert choice.waited == 1
+    assert choice.waited == 1 and engine.why_interpreted() == "the first packets interpreted"
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("compiled", "compiled"), ("interpreted", "interpreted")])

@@ -44,9 +44,7 @@ def engine_note(engine: str) -> str:
     interpreted)``, ``engine interpreted (as asked)``…"""
     if engine in (COMPILED, "none"):
         return ""
-    from vrouter.dataplane.engine import SMALL_RUN_REASON, why_interpreted
+    from vrouter.dataplane.engine import why_interpreted
 
     why = why_interpreted()
-    if why == SMALL_RUN_REASON and COMPILED in engine.split("+"):
-        why = "the first packets interpreted"
     return f"engine {engine} ({why})" if why else f"engine {engine}"

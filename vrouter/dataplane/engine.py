@@ -45,6 +45,7 @@ MODES = ("auto", "compiled", "interpreted")
 INTERPRET_BUDGET = 20_000  # packets a process forwards interpreted on a cold cache before it waits for the compile
 SMALL_RUN = 1_000  # packets a process forwards interpreted when the compiled kernels are ready
 SMALL_RUN_REASON = "a small run"
+TIERED_UP_REASON = "the first packets interpreted"
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def engine_for(packets: int) -> Engine:
                 background_compile.start()
             return INTERPRETED
     background_compile.wait()
+    if chosen == "auto" and _interpreted_packets and not _tiered_up:
+        _why_interpreted = TIERED_UP_REASON  # the compiled kernels took over from here on
     _tiered_up = True  # the compiled kernels are loaded now: no reason to go back
     return COMPILED
 
