@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from controlplane.inet import KUBERNETES_PROTOCOLS, protocol_number
+
 
 GATEWAY_NODE = "fabric-gateway"
 
@@ -32,12 +34,35 @@ def _network(value: str) -> str:
     return str(net)
 
 
+def _host_port(item: int | str) -> tuple[int, int]:
+    """``22`` or ``"22"`` → (TCP, 22); ``"53/UDP"`` → (UDP, 53)."""
+    text = str(item)
+    number, _, proto = text.partition("/")
+    proto = (proto or "TCP").upper()
+    if not number.isdigit() or not 1 <= int(number) <= 65535 or proto not in KUBERNETES_PROTOCOLS:
+        raise ValueError(f"not a port (PORT or PORT/TCP|UDP|SCTP): {item!r}")
+    return protocol_number(proto), int(number)
+
+
 class NodeConfig(_Strict):
     """One compute node: one vRouter."""
 
     name: Annotated[str, Field(min_length=1, max_length=253)]
     ip: str
     labels: dict[str, str] = Field(default_factory=dict)
+    #: ports the node's host stack listens on besides NodePorts: ``22`` (TCP) or ``"53/UDP"``
+    listen: list[int | str] = Field(default_factory=list)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: list[int | str]) -> list[int | str]:
+        for item in value:
+            _host_port(item)
+        return value
+
+    def listen_ports(self) -> list[tuple[int, int]]:
+        """``listen`` as (protocol number, port) pairs."""
+        return [_host_port(item) for item in self.listen]
 
     @field_validator("ip")
     @classmethod

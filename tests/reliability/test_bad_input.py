@@ -445,7 +445,7 @@ def _(tmp: Path) -> Case:
 @case("unknown-expectation")
 def _(tmp: Path) -> Case:
     f = scenario(tmp, "steps:\n  - apply: manifests/pod.yaml\n  - ping: {from: default/busybox, to: default/busybox}\n    expect: probably\n")
-    return Case(run(f), f, "steps[1].expect", 8, "expect must be reachable, unreachable or a mapping")
+    return Case(run(f), f, "steps[1].expect", 8, "expect must be reachable, unreachable, refused or a mapping")
 
 
 @case("unknown-endpoint-on-the-command-line")

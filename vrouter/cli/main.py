@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from controlplane.errors import InputError
 from vrouter.cli.compile_status import engine_note
@@ -258,6 +259,8 @@ def _observed_text(check: CheckResult, why: bool = True) -> str:
         text = f"nothing sent: {o['unrealised']}"
     else:
         text = f"{o['received']}/{o['sent']} answered"
+    if o.get("refusedFlows"):
+        text += f", {o['refusedFlows']} refused"
     if o.get("backends"):
         text += " · " + ", ".join(f"{k.split('/')[-1]}:{v}" for k, v in o["backends"].items())
     if o.get("via"):
@@ -351,10 +354,15 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
         print_json(result.to_json() | {"counters": result.counters, "engine": engine})
     else:
         o = result.observed
-        state = "[green]reachable[/green]" if o["reachable"] else "[bold red]unreachable[/bold red]"
+        if o["reachable"]:
+            state = "[green]reachable[/green]"
+        else:
+            state = "[bold yellow]refused[/bold yellow]" if o.get("refused") else "[bold red]unreachable[/bold red]"
         line = f"{kind} {result.source} → {result.target}: {state}, {_observed_text(result, why=False)}"
+        if o.get("refused"):
+            line += f"; {escape(o['refusedBy'])}"
         if not o["reachable"] and o.get("dropReason"):
-            line += f"; dropped ({o['dropReason']}) on {o.get('dropNode') or '?'}"
+            line += f"; dropped ({o['dropReason']})" + (f" on {o['dropNode']}" if o.get("dropNode") else "")
         if note := engine_note(engine):
             line += f" · {note}"
         stdout_console().print(line)

@@ -7,7 +7,10 @@ reason; plus the rewritten header, the ECMP slot chosen and the flow it used. By
 never built except for export.
 
 For ICMP echo the source port holds the ICMP identifier and the destination port is 0, as
-the vRouter keys ICMP flows.
+the vRouter keys ICMP flows. An ICMP error (port unreachable) travels as the header it
+quotes, reversed — protocol and ports of the packet it is about, with ``icmp_type`` 3 — because
+that is how the vRouter keys it (on the quoted packet's flow, so it takes that flow's reverse
+entry and NAT); the kernels need nothing else to forward it.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ TCP_RST = 0x04
 TCP_ACK = 0x10
 
 ICMP_ECHO_REPLY = 0
+ICMP_DEST_UNREACHABLE = 3  # on a TCP/UDP/SCTP row: an ICMP error quoting that flow
 ICMP_ECHO_REQUEST = 8
 
 

@@ -8,7 +8,10 @@
   opens a new connection to that pool's member, the backend service's ClusterIP:port,
   which ECMP spreads over the pods. Both legs must succeed.
 
-A check passes when what was observed matches ``expect``: reachability, the backends hit
+A check passes when what was observed matches ``expect``: reachability — ``unreachable``
+means no answer at all, a closed port's RST or ICMP port unreachable is ``refused``, its own
+verdict (the network delivered the packet; a policy test that meets a refusal proved
+nothing) —, the backends hit
 (``all`` or a list), the largest relative deviation of a backend's share from an even share
 (``maxImbalance``), the drop reason, and for ``http`` the service the request went ``via``.
 """
@@ -69,29 +72,41 @@ def imbalance(backends: Counter, expected: list[str]) -> float:
 
 
 def observe(sim: Simulation, conv: Conversation, sent: int) -> dict[str, Any]:
-    """The contract's ``observed`` object; backends are counted for service targets only."""
-    serviced = conv.target.kind in ("service", "external-ip", "ingress")
-    return {
+    """The contract's ``observed`` object; backends are counted for every target but a pod."""
+    serviced = conv.target.kind != "pod"
+    observed = {
         "reachable": conv.reachable,
+        "refused": conv.refusals > 0,
         "sent": sent,
         "received": conv.answered,
         "dropReason": None if conv.reachable else conv.drop_reason,
         "dropNode": None if conv.reachable else node_name(sim, conv.drop_node),
         "backends": dict(sorted(conv.backends.items())) if serviced else {},
     }
+    if conv.refusals:
+        observed["refusedFlows"] = conv.refusals
+        observed["refusedBy"] = "; ".join(sorted({w.describe() for w in conv.refused_by}))
+    return observed
+
+
+def _got(observed: dict[str, Any]) -> str:
+    """What a check observed, in words: ``refused: pod a/b listens on 80/TCP``, ``dropped: SG``."""
+    if observed.get("refused"):
+        return f"refused: {observed.get('refusedBy')}"
+    if observed.get("dropReason"):
+        where = f" on {observed['dropNode']}" if observed.get("dropNode") else ""
+        return f"dropped: {observed['dropReason']}{where}"
+    if observed["reachable"]:
+        return "it answered"
+    return "no answer came back"
 
 
 def judge(expect: ExpectSpec, observed: dict[str, Any], expected_backends: list[str]) -> tuple[bool, str]:
     """Does the observation meet the expectation? (and why not)"""
-    if observed["reachable"] != expect.reachable:
-        want = "reachable" if expect.reachable else "unreachable"
-        if observed.get("dropReason"):
-            got = f"dropped: {observed['dropReason']}"
-        elif observed["reachable"]:
-            got = "it answered"
-        else:
-            got = "no answer came back"
-        return False, f"expected {want}, {got} ({observed['received']}/{observed['sent']} answered)"
+    refused = bool(observed.get("refused")) and not observed["reachable"]
+    if observed["reachable"] != expect.reachable or refused != expect.refused:
+        want = "refused" if expect.refused else "reachable" if expect.reachable else "unreachable"
+        return False, f"expected {want}, {_got(observed)} ({observed['received']}/{observed['sent']} answered)"
     if expect.dropReason is not None and not same_reason(str(observed.get("dropReason") or ""), expect.dropReason):
         return False, f"expected drop reason {expect.dropReason}, got {observed.get('dropReason')}"
     backends = Counter(observed.get("backends") or {})
@@ -170,18 +185,18 @@ def run_http(sim: Simulation, spec: HttpSpec) -> tuple[dict[str, Any], Conversat
     observed["via"] = None
     if not front.reachable:
         return observed, front, target
+    active = sim.cluster.db.get(tf.VirtualMachineInterface, lb.virtual_machine_interface_refs[0])
+    node = sim.nodes[active.node]
+    # HAProxy itself answers a request it has no backend for (404/503): the drop is its own
     pool = choose_pool(sim.cluster.db, lb, spec.host, spec.path)
     if pool is None:
-        observed.update(reachable=False, received=0, dropReason="NoIngressRule", dropNode=None)
+        observed.update(reachable=False, received=0, dropReason="NoIngressRule", dropNode=active.node)
         return observed, front, target
     members = [m for m in sim.cluster.db.list(tf.LoadbalancerMember) if m.fq_name[:-1] == pool.fq_name]
     if not members:
-        observed.update(reachable=False, received=0, dropReason="NoBackendService", dropNode=None)
+        observed.update(reachable=False, received=0, dropReason="NoBackendService", dropNode=active.node)
         return observed, front, target
     member = members[0]
-    observed["via"] = member.target
-    active = sim.cluster.db.get(tf.VirtualMachineInterface, lb.virtual_machine_interface_refs[0])
-    node = sim.nodes[active.node]
     haproxy = Source(f"haproxy/{namespace}/{name}", node.index, node.vif_of_vmi[active.fq_name], ip_int(lb.vip_address))
     service = member.target.removeprefix("service/")
     svc_ns, _, svc_name = service.partition("/")
@@ -189,14 +204,11 @@ def run_http(sim: Simulation, spec: HttpSpec) -> tuple[dict[str, Any], Conversat
     endpoints = backend_endpoints(sim, svc) if svc is not None else frozenset()
     backend_target = Target(member.target, ip_int(member.address), member.protocol_port, "service", service=service, endpoints=endpoints)
     back = converse(sim, haproxy, backend_target, protocol_number("tcp"), spec.requests, pods_by_vif(sim), first_port=40000)
-    observed.update(
-        reachable=back.reachable,
-        received=back.answered,
-        backends=dict(sorted(back.backends.items())),
-        dropReason=None if back.reachable else back.drop_reason,
-        dropNode=None if back.reachable else node_name(sim, back.drop_node),
+    observed = observe(sim, back, spec.requests) | {"via": member.target}
+    merged = Conversation(
+        front.source, front.target, front.proto, phases=front.phases + back.phases, completed=back.completed, refused=back.refused,
+        refused_by=back.refused_by, backends=back.backends, drop_reason=back.drop_reason, drop_node=back.drop_node, leaks=front.leaks + back.leaks,
     )
-    merged = Conversation(front.source, front.target, front.proto, front.phases + back.phases, back.completed, back.backends, back.drop_reason, back.drop_node, front.leaks + back.leaks)
     return observed, merged, backend_target
 
 
@@ -206,6 +218,7 @@ def unrealised_result(step: CheckStep, exc: Unrealised) -> CheckResult:
         "reachable": False,
         "sent": 0,
         "received": 0,
+        "refused": False,
         "dropReason": exc.reason,
         "dropNode": None,
         "backends": {},

@@ -4,6 +4,10 @@ sends, in both directions, and what became of them.
 A ping is echo then reply; a TCP connect is SYN, SYN-ACK, ACK; UDP and SCTP are a request
 and a response. Each phase is one batch through :meth:`Fabric.run`; the answers start where
 the first packets were delivered. ``flows`` conversations use distinct source ports.
+
+Where nothing listens (vrouter.lab.listeners) the answer is a refusal instead — a RST for
+TCP, ICMP port unreachable for UDP, an ABORT for SCTP — sent back the same way; a flow whose
+refusal came back is ``refused``, neither answered nor dropped.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vrouter.dataplane.packets import DROP_REASONS, DROPPED, TCP_ACK, TCP_SYN
-from vrouter.dataplane.tables import PROTO_TCP, VIF_FABRIC, VIF_HOST
+from vrouter.dataplane.packets import DROP_REASONS, DROPPED, ICMP_DEST_UNREACHABLE, TCP_ACK, TCP_RST, TCP_SYN
+from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP, VIF_FABRIC, VIF_HOST
 from vrouter.lab.fabric import RunResult
 from vrouter.lab.invariants import isolation_leaks
+from vrouter.lab.listeners import Listening, refusals
 from vrouter.lab.traffic import FIRST_SOURCE_PORT, Source, Target, answers, arrived, back_at, fabric_label, first_packets
 from vrouter.lab.sim import Simulation
 
@@ -28,6 +33,8 @@ class Conversation:
     proto: int
     phases: list[RunResult] = field(default_factory=list)
     completed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per flow
+    refused: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per flow: a refusal came back
+    refused_by: list[Listening] = field(default_factory=list)  # the endpoints that refused
     backends: Counter = field(default_factory=Counter)  # "ns/pod" → flows it answered
     drop_reason: str | None = None
     drop_node: int | None = None
@@ -55,6 +62,11 @@ class Conversation:
     @property
     def reachable(self) -> bool:
         return self.flows > 0 and self.answered == self.flows
+
+    @property
+    def refusals(self) -> int:
+        """Flows whose first packet met a closed port and whose refusal came back."""
+        return int(self.refused.sum())
 
     def counters(self) -> dict[str, object]:
         """injected = delivered + dropped over every packet of every phase."""
@@ -105,10 +117,18 @@ def converse(
     rows = first.packets
     ok = target.reached(rows)
     completed = np.zeros(flows, bool)
+    conv.refused = np.zeros(flows, bool)
     drop = _first_drop(rows)
     if ok.any():
         reply_flags = TCP_SYN | TCP_ACK if proto == PROTO_TCP else 0
+        closed, conv.refused_by = refusals(sim, rows[ok], proto)
         replies = answers(rows[ok], proto, reply_flags)
+        if proto == PROTO_TCP:
+            replies["tcp_flags"][closed] = TCP_RST | TCP_ACK
+        elif proto != PROTO_ICMP:
+            replies["icmp_type"][closed] = ICMP_DEST_UNREACHABLE
+        refusing = np.zeros(flows, bool)
+        refusing[rows["tag"][ok][closed]] = True
         if target.kind == "fabric":
             # an outside peer answers through a node's fabric interface (the sender's node),
             # as after a gateway that keeps client addresses, not from the internet side;
@@ -121,6 +141,9 @@ def converse(
         conv.phases.append(second)
         back = back_at(second.packets, source)
         completed[second.packets["tag"][back]] = True
+        conv.refused = completed & refusing
+        completed &= ~refusing
+        back &= completed[second.packets["tag"]]
         drop = drop or _first_drop(second.packets)
         if proto == PROTO_TCP and back.any():
             acks = answers(second.packets[back], proto, TCP_ACK)

@@ -52,6 +52,8 @@ class ExpectSpec(_Strict):
     """What a check must observe; the short forms are ``reachable`` and ``unreachable``."""
 
     reachable: bool = True
+    #: a closed port answered (TCP RST, ICMP port unreachable, SCTP ABORT): delivered, not dropped
+    refused: bool = False
     backends: Literal["all"] | list[str] | None = None
     maxImbalance: Annotated[float, Field(ge=0.0)] | None = None
     dropReason: str | None = None
@@ -183,22 +185,28 @@ def _validated(model: type[BaseModel], data: Any, source: Source, loc: tuple[str
 
 def _expect(value: Any, source: Source, loc: tuple[str | int, ...]) -> tuple[ExpectSpec, str]:
     if value is None:
-        raise _error(source, loc, "a check needs expect: reachable, unreachable, or a mapping")
+        raise _error(source, loc, "a check needs expect: reachable, unreachable, refused, or a mapping")
     if isinstance(value, str):
         if value == "reachable":
             return ExpectSpec(reachable=True), "reachable"
         if value == "unreachable":
             return ExpectSpec(reachable=False), "unreachable"
-        raise _error(source, loc, f"expect must be reachable, unreachable or a mapping, got {value!r}")
+        if value == "refused":
+            return ExpectSpec(reachable=False, refused=True), "refused"
+        raise _error(source, loc, f"expect must be reachable, unreachable, refused or a mapping, got {value!r}")
     if isinstance(value, bool):
         return ExpectSpec(reachable=value), "reachable" if value else "unreachable"
     spec = _validated(ExpectSpec, value, source, loc)
+    if spec.refused and spec.reachable:
+        if "reachable" in value:
+            raise _error(source, (*loc, "refused"), "a refused connection is not reachable: drop 'reachable: true' or 'refused'")
+        spec.reachable = False
     return spec, expect_text(spec)
 
 
 def expect_text(spec: ExpectSpec) -> str:
     """A short human form of an expectation, for tables."""
-    parts = ["reachable" if spec.reachable else "unreachable"]
+    parts = ["refused" if spec.refused else "reachable" if spec.reachable else "unreachable"]
     if spec.backends is not None:
         parts.append(f"backends={spec.backends if spec.backends == 'all' else ','.join(spec.backends)}")
     if spec.maxImbalance is not None:

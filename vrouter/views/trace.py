@@ -17,7 +17,7 @@ from controlplane.errors import InputError
 from controlplane.inet import ip_text, protocol_name, protocol_number
 from vrouter.agent import CompiledNode
 from vrouter.agent.rules import RuleBook
-from vrouter.dataplane.packets import DROP_REASONS, OUTCOME_NAMES
+from vrouter.dataplane.packets import DROP_REASONS, ICMP_DEST_UNREACHABLE, OUTCOME_NAMES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 from vrouter.dataplane.state import ACTION_NAMES
 from vrouter.dataplane.tables import ENCAP_NAMES, NO_PROGRAM
 from vrouter.dataplane.trace import STAGE_TEXT, T_ACL, T_SG
@@ -165,13 +165,22 @@ def outcome_text(row: np.void, nodes: dict[int, CompiledNode]) -> str:
     return f"{outcome} on {node.name}"
 
 
+TCP_FLAG_NAMES = ((TCP_SYN, "SYN"), (TCP_FIN, "FIN"), (TCP_RST, "RST"), (TCP_ACK, "ACK"))
+
+
 def packet_text(row: Any) -> str:
     """One packet's header as a trace shows it."""
     proto = protocol_name(int(row["proto"]))
     if proto == "icmp":
         kind = "echo request" if int(row["icmp_type"]) == 8 else "echo reply"
         return f"{ip_text(row['sip'])} → {ip_text(row['dip'])} icmp {kind} id {int(row['sport'])}"
-    return f"{ip_text(row['sip'])}:{int(row['sport'])} → {ip_text(row['dip'])}:{int(row['dport'])} {proto}"
+    text = f"{ip_text(row['sip'])}:{int(row['sport'])} → {ip_text(row['dip'])}:{int(row['dport'])} {proto}"
+    if int(row["icmp_type"]) == ICMP_DEST_UNREACHABLE:
+        return f"{ip_text(row['sip'])} → {ip_text(row['dip'])} icmp port unreachable, about {proto} {int(row['dport'])} → {int(row['sport'])}"
+    if proto == "tcp":
+        flags = [name for bit, name in TCP_FLAG_NAMES if int(row["tcp_flags"]) & bit]
+        text += f" [{', '.join(flags)}]" if flags else ""
+    return text
 
 
 def trace_conversation(sim: Simulation, source_name: str, target_name: str, proto: str, port: int | None) -> list[dict[str, Any]]:
@@ -182,7 +191,7 @@ def trace_conversation(sim: Simulation, source_name: str, target_name: str, prot
     source = resolve_source(sim, source_name, target)
     conv = converse(sim, source, target, protocol_number(proto), 1, pods_by_vif(sim), first_port=54321, trace_capacity=10_000)
     nodes = {n.index: n for n in sim.nodes.values()}
-    names = ["packet", "reply", "handshake ACK"]
+    names = ["packet", "refusal" if conv.refusals else "reply", "handshake ACK"]
     phases = []
     for name, phase in zip(names, conv.phases, strict=False):
         phases.append(
