@@ -108,7 +108,7 @@ class Cluster:
         for manifest in manifests:
             if not is_supported(manifest):
                 meta = manifest.obj.get("metadata")
-                name = meta.get("name", "?") if isinstance(meta, dict) else "?"
+                name = meta.get("name", "(unnamed)") if isinstance(meta, dict) else "(unnamed)"
                 notes.append(f"{_where(manifest)}: {manifest.kind} {name} ignored (not a kind the network simulation uses)")
                 continue
             validate(manifest)

@@ -214,5 +214,5 @@ class StartupBench:
 
 def _engine(stdout: str) -> str:
     """Which engine a ``run --json`` used."""
-    engines = {scenario.get("engine", "?") for scenario in json.loads(stdout)["scenarios"]}
+    engines = {scenario.get("engine", "unknown") for scenario in json.loads(stdout)["scenarios"]}
     return "+".join(sorted(engines))

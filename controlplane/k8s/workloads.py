@@ -82,6 +82,42 @@ def controller_of(obj: Obj) -> dict[str, Any] | None:
     return refs[0] if len(refs) == 1 else None
 
 
+#: the workload kinds an endpoint may name, as ``kind/namespace/name`` (kubectl's singular)
+WORKLOAD_KINDS = {k.lower(): k for k in _API_VERSIONS}
+
+
+def owner_chain(store: ObjectStore, pod: Obj) -> list[tuple[str, str]]:
+    """(kind, name) of each controller above a pod, nearest first.
+
+    An owner that is not an object in the store (an exported pod whose ReplicaSet was not
+    exported) ends the chain with the reference's own kind and name.
+    """
+    namespace = pod["metadata"].get("namespace") or "default"
+    chain: list[tuple[str, str]] = []
+    current: Obj = pod
+    while (ref := controller_of(current)) is not None and (str(ref.get("kind")), str(ref.get("name"))) not in chain:
+        chain.append((str(ref.get("kind")), str(ref.get("name"))))
+        owner = store.get(chain[-1][0], namespace, chain[-1][1])
+        if owner is None:
+            break
+        current = owner
+    return chain
+
+
+def workload_of(store: ObjectStore, pod: Obj) -> tuple[str, str]:
+    """(name, kind) of the workload a pod belongs to: the top of its chain of controllers
+    (a bare pod is itself)."""
+    chain = owner_chain(store, pod)
+    kind, name = chain[-1] if chain else ("Pod", pod["metadata"]["name"])
+    return name, kind
+
+
+def pods_of(store: ObjectStore, kind: str, namespace: str, name: str) -> list[Obj]:
+    """The pods a workload controls, directly or through its ReplicaSets or Jobs, by name."""
+    pods = [p for p in store.list("Pod", namespace) if (kind, name) in owner_chain(store, p)]
+    return sorted(pods, key=lambda p: p["metadata"]["name"])
+
+
 def owned_by(store: ObjectStore, kind: str, namespace: str, owner: Obj) -> list[Obj]:
     uid = owner["metadata"]["uid"]
     out = []

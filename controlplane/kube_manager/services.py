@@ -106,7 +106,7 @@ class ServiceHandler:
             for pool in self.ctx.db.list(FloatingIpPool):
                 if pool.fq_name[-1] == name and (not project or pool.fq_name[1] == project or ":".join(pool.fq_name[:2]) == project):
                     return pool.fq_name
-            return (self.ctx.names.domain, project or "?", "?", name)
+            return (self.ctx.names.domain, project or "*", "*", name)  # not found: printed as a pattern
         project = setting.project or self.ctx.names.infra_project[1]
         return (self.ctx.names.domain, project, setting.network, setting.name)
 

@@ -55,7 +55,8 @@ def test_run_every_article_scenario_passes() -> None:
     for scenario in doc["scenarios"]:
         blocked = [c for c in scenario["checks"] if not c["observed"]["reachable"]]
         assert blocked, f"{scenario['name']} shows nothing blocked"
-        assert all(c["observed"]["dropReason"] for c in blocked), scenario["name"]
+        # every blocked check says why: a drop reason, or the closed port that refused it
+        assert all(c["observed"]["dropReason"] or c["observed"]["refusedBy"] for c in blocked), scenario["name"]
 
 
 def test_run_table_and_failing_check_exit_1(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_run_table_and_failing_check_exit_1(tmp_path: Path) -> None:
     ("step", "words"),
     [
         ("  - pingg: {from: default/busybox, to: ns-isolated/busybox}\n    expect: reachable\n", "unknown step kind 'pingg'"),
-        ("  - ping: {from: default/nobody, to: ns-isolated/busybox}\n    expect: reachable\n", "no pod default/nobody"),
+        ("  - ping: {from: default/nobody, to: ns-isolated/busybox}\n    expect: reachable\n", "no pod or workload default/nobody"),
         ("  - connect: {from: default/busybox, to: ns-isolated/busybox, port: 70000}\n    expect: reachable\n", "port"),
         ("  - ping: {from: default/busybox, to: service/default/none}\n    expect: reachable\n", "no service default/none"),
         ("  - ping: {from: default/busybox, to: ns-isolated/busybox, cont: 3}\n    expect: reachable\n", "unknown key 'cont'"),

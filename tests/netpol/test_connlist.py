@@ -22,8 +22,8 @@ from vrouter.lab.connlist import (
     load,
     port_pieces,
     probe_address,
-    workload_of,
 )
+from controlplane.k8s.workloads import workload_of
 from vrouter.reference.netpol import NetworkPolicies
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "netpol-analyzer" / "cases"

@@ -406,7 +406,7 @@ def _(tmp: Path) -> Case:
 @case("check-of-a-missing-pod")
 def _(tmp: Path) -> Case:
     f = scenario(tmp, "steps:\n  - apply: manifests/pod.yaml\n  - ping: {from: default/busybox, to: default/nginx}\n    expect: reachable\n")
-    return Case(run(f), f, "steps[1].ping.to", 7, "no pod default/nginx")
+    return Case(run(f), f, "steps[1].ping.to", 7, "no pod or workload default/nginx")
 
 
 @case("check-from-a-missing-service")

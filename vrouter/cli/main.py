@@ -61,7 +61,15 @@ ScenarioOption = Annotated[
     typer.Option("-f", "--file", help="A scenario file, or a manifest file or directory.", show_default=False),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed for names, ClusterIPs and flows.")]
-SourceArgument = Annotated[str, typer.Argument(help="ns/pod, node/NAME, external, fabric:IP or an address.")]
+SourceArgument = Annotated[str, typer.Argument(help="ns/pod, deployment/ns/name (or another workload), node/NAME, external, fabric:IP or an address.")]
+
+
+class Pick(str, Enum):
+    first = "first"
+    all = "all"
+
+
+PickOption = Annotated[Pick, typer.Option("--pick", help="A workload source: its first pod by name, or all of them.")]
 PortOption = Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535)]
 AllowOutsideOption = Annotated[
     bool, typer.Option("--allow-outside", help="Let a scenario apply files outside its own folder.")
@@ -269,6 +277,8 @@ def _observed_text(check: CheckResult, why: bool = True) -> str:
         text += f" · imbalance {o['imbalance']:.3f}"
     if o.get("kept") is not None:
         text += f" · kept {o['kept']}, moved {o['moved']}, strayed {o['strayed']}"
+    if o.get("note"):
+        text += f" · {o['note']}"
     if why and check.why:
         text += f" — {check.why}"
     return text
@@ -304,10 +314,14 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail (exit 1) on warnings too: ignored kinds, a scenario with no checks. For CI guards.")
+    ] = False,
 ) -> None:
     """Run scenarios: apply their manifests, run their checks through the dataplane, judge them.
 
-    Exit code 0 when every check passes, 1 when a check fails, 2 for invalid input.
+    Exit code 0 when every check passes, 1 when a check fails (or, with --strict, on a
+    warning), 2 for invalid input.
     """
     from vrouter.lab.runner import run_scenario
     from vrouter.lab.scenario import scenario_files
@@ -319,12 +333,17 @@ def run(
         paths = [found for path in scenarios for found in ((path.is_dir() and scenario_files(path)) or [path])]
         for path in paths:
             results.append(run_scenario(Simulation.from_path(path, seed, allow_outside)))
+    warned = False
     for result in results:
         for note in result.notes:  # kinds vrsim does not simulate (Istio's, a CRD …), namespaces it made
             typer.echo(f"note: {note}", err=True)
+            warned |= " ignored (" in note  # a kind nothing simulates; created namespaces are no warning
         if not result.checks:  # passing with nothing checked would hide the wrong file
             typer.echo(f"note: {result.file}: no checks ran (the scenario only applies objects)", err=True)
+            warned = True
     passed = all(r.passed for r in results)
+    if strict and warned and passed:
+        typer.echo("error: --strict: the run has warnings (see the notes above)", err=True)
     if as_json:
         print_json({"scenarios": [r.to_json() for r in results], "passed": passed})
     else:
@@ -332,7 +351,7 @@ def run(
             print_scenario(result)
         if len(results) > 1:
             stdout_console().print(f"{sum(r.passed for r in results)}/{len(results)} scenarios passed")
-    raise typer.Exit(0 if passed else 1)
+    raise typer.Exit(0 if passed and not (strict and warned) else 1)
 
 
 def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict) -> None:
@@ -361,7 +380,7 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
         line = f"{kind} {result.source} → {result.target}: {state}, {_observed_text(result, why=False)}"
         if o.get("refused"):
             line += f"; {escape(o['refusedBy'])}"
-        if not o["reachable"] and o.get("dropReason"):
+        if not o["reachable"] and o.get("dropReason") and not o.get("unrealised"):
             line += f"; dropped ({o['dropReason']})" + (f" on {o['dropNode']}" if o.get("dropNode") else "")
         if note := engine_note(engine):
             line += f" · {note}"
@@ -378,9 +397,10 @@ def ping(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    pick: PickOption = Pick.first,
 ) -> None:
     """Ping once, ad hoc, after the scenario's apply/delete steps. Exit 0 reachable, 1 not."""
-    _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count})
+    _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count, "pick": pick.value})
 
 
 @app.command()
@@ -394,9 +414,13 @@ def connect(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    pick: PickOption = Pick.first,
 ) -> None:
-    """TCP handshakes (or UDP exchanges), ad hoc; shows which backends answered."""
-    spec = {"from": source, "to": target, "protocol": proto.upper(), "flows": flows}
+    """TCP handshakes (or UDP exchanges), ad hoc; shows which backends answered.
+
+    Exit 0 when every flow completed, 1 when not (dropped or refused by a closed port).
+    """
+    spec = {"from": source, "to": target, "protocol": proto.upper(), "flows": flows, "pick": pick.value}
     if port is not None:
         spec["port"] = port
     _one_off(file, seed, allow_outside, as_json, "connect", spec)
@@ -603,7 +627,7 @@ def warmup(
     if as_json:
         print_json({"cacheDirectory": str(kernel_directory()), "alreadyCompiled": already, "seconds": round(seconds, 1), **stamp})
     elif already:
-        typer.echo(f"the forwarding kernels are compiled already ({stamp.get('compileSeconds', '?')} s on {stamp.get('compiledAt', '?')}) in {kernel_directory()}")
+        typer.echo(f"the forwarding kernels are compiled already ({stamp.get('compileSeconds', 'unknown')} s on {stamp.get('compiledAt', 'an unknown date')}) in {kernel_directory()}")
     else:
         typer.echo(f"compiled the forwarding kernels in {seconds:.1f} s into {kernel_directory()}")
 

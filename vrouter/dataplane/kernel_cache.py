@@ -41,7 +41,7 @@ def _version(package: str) -> str:
     try:
         return version(package)
     except PackageNotFoundError:  # pragma: no cover - a source tree run without installing
-        return "?"
+        return "unknown"
 
 
 def source_hash(sources: tuple[Path, ...] = KERNEL_SOURCES) -> str:

@@ -29,9 +29,11 @@ from controlplane.inet import ip_int, protocol_number
 from controlplane.tf import model as tf
 from controlplane.tf.haproxy import choose_pool
 from vrouter.dataplane.packets import same_reason
-from vrouter.lab.conversation import Conversation, converse
+from vrouter.lab.conversation import Conversation, converse, merged
 from vrouter.lab.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
 from vrouter.lab.sim import Simulation
+from vrouter.lab.listeners import describe_all
+from vrouter.lab.workload_names import pods_named
 from vrouter.lab.traffic import Source, Target, Unrealised, backend_endpoints, is_outside, node_name, pods_by_vif, resolve_source, resolve_target, service_pods
 
 
@@ -77,15 +79,19 @@ def observe(sim: Simulation, conv: Conversation, sent: int) -> dict[str, Any]:
     observed = {
         "reachable": conv.reachable,
         "refused": conv.refusals > 0,
-        "sent": sent,
+        "sent": conv.flows or sent,  # every flow of every (source, target) pair
         "received": conv.answered,
         "dropReason": None if conv.reachable else conv.drop_reason,
         "dropNode": None if conv.reachable else node_name(sim, conv.drop_node),
         "backends": dict(sorted(conv.backends.items())) if serviced else {},
     }
+    if conv.per_source:
+        observed["sources"] = dict(sorted(conv.per_source.items()))
+    if conv.target.note:
+        observed["note"] = conv.target.note
     if conv.refusals:
         observed["refusedFlows"] = conv.refusals
-        observed["refusedBy"] = "; ".join(sorted({w.describe() for w in conv.refused_by}))
+        observed["refusedBy"] = describe_all(conv.refused_by)
     return observed
 
 
@@ -137,24 +143,54 @@ def about(field: str) -> Iterator[None]:
         raise exc.located(path=field) from None
 
 
-def run_conversation(sim: Simulation, source_name: str, target_name: str, proto: str, port: int | None, flows: int, same_flow: bool = False) -> tuple[Conversation, Target]:
+def run_conversation(
+    sim: Simulation, source_name: str, target_name: str, proto: str, port: int | None, flows: int, same_flow: bool = False, pick: str = "first"
+) -> tuple[Conversation, Target]:
+    """The check's conversations: one per (source pod, target pod) when they name workloads.
+
+    A workload target means every pod of it; a workload source means its first pod by name,
+    or every pod with ``pick: all`` (observed ``sources`` then says how each fared).
+    """
     with about("to"):
-        target = resolve_target(sim, target_name, port, from_outside=is_outside(source_name))
-        if proto != "icmp" and target.port is None:
-            raise InputError(f"{target_name}: a {proto.upper()} check needs a port", path="port")
+        targets = pods_named(sim.cluster.store, target_name) or [target_name]
     with about("from"):
-        source = resolve_source(sim, source_name, target)
-    conv = converse(sim, source, target, protocol_number(proto), flows, pods_by_vif(sim), same_flow=same_flow)
+        sources = pods_named(sim.cluster.store, source_name) or [source_name]
+    if pick != "all":
+        sources = sources[:1]
+    convs: list[Conversation] = []
+    resolved: list[Target] = []
+    for target_text in targets:
+        with about("to"):
+            target = resolve_target(sim, target_text, port, from_outside=is_outside(source_name))
+            if proto != "icmp" and target.port is None:
+                raise InputError(f"{target_name}: a {proto.upper()} check needs a port", path="port")
+        resolved.append(target)
+        for source_text in sources:
+            with about("from"):
+                source = resolve_source(sim, source_text, target)
+            convs.append(converse(sim, source, target, protocol_number(proto), flows, pods_by_vif(sim), same_flow=same_flow))
+    if targets == [target_name]:  # one target as named (a pod, a service, an address)
+        target = resolved[0]
+    else:  # a workload: every pod of it
+        target = Target(target_name, resolved[0].ip, resolved[0].port, "workload", members=tuple(t.pod for t in resolved if t.pod))
+    if len(convs) == 1 and target is resolved[0]:
+        return convs[0], target
+    conv = merged(convs, target)
+    if len(sources) > 1:
+        for source_text, one in zip(sources * len(targets), convs, strict=True):
+            verdict = "reachable" if one.reachable else "refused" if one.refusals else "unreachable"
+            if conv.per_source.get(source_text, "reachable") == "reachable":
+                conv.per_source[source_text] = verdict
     return conv, target
 
 
 def run_ping(sim: Simulation, spec: PingSpec) -> tuple[dict[str, Any], Conversation, Target]:
-    conv, target = run_conversation(sim, spec.from_, spec.to, "icmp", None, spec.count, same_flow=True)
+    conv, target = run_conversation(sim, spec.from_, spec.to, "icmp", None, spec.count, same_flow=True, pick=spec.pick)
     return observe(sim, conv, spec.count), conv, target
 
 
 def run_connect(sim: Simulation, spec: ConnectSpec) -> tuple[dict[str, Any], Conversation, Target]:
-    conv, target = run_conversation(sim, spec.from_, spec.to, spec.protocol.lower(), spec.port, spec.flows)
+    conv, target = run_conversation(sim, spec.from_, spec.to, spec.protocol.lower(), spec.port, spec.flows, pick=spec.pick)
     return observe(sim, conv, spec.flows), conv, target
 
 
@@ -179,7 +215,7 @@ def run_http(sim: Simulation, spec: HttpSpec) -> tuple[dict[str, Any], Conversat
     if ing is None or lb is None:
         raise InputError(f"ingress {namespace}/{name} is not handled by TF (see vrsim get events)", path="to")
     with about("from"):
-        source = resolve_source(sim, spec.from_, target)
+        source = resolve_source(sim, (pods_named(sim.cluster.store, spec.from_) or [spec.from_])[0], target)
     front = converse(sim, source, target, protocol_number("tcp"), spec.requests, pods_by_vif(sim))
     observed = observe(sim, front, spec.requests)
     observed["via"] = None
@@ -261,7 +297,7 @@ def run_check(sim: Simulation, step: CheckStep) -> CheckResult:
             observed, conv, target = run_http(sim, step.spec)
     except Unrealised as exc:
         return unrealised_result(step, exc)
-    expected_backends = service_pods(sim, target.service) if target.kind in ("service", "external-ip") else []
+    expected_backends = service_pods(sim, target.service) if target.service else list(target.members)
     passed, why = judge(step.expect, observed, expected_backends)
     if conv is not None and (step.name or step.expect.sameBackendsAs):
         now = conv.backend_per_flow()

@@ -65,7 +65,7 @@ import numpy as np
 from controlplane.config import GATEWAY_NODE
 from controlplane.errors import InputError
 from controlplane.inet import KUBERNETES_PROTOCOLS, TCP, ip_text, protocol_number
-from controlplane.k8s.workloads import controller_of
+from controlplane.k8s.workloads import workload_of
 from controlplane.tf.model import NetworkIpam, VirtualNetwork
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import VIF_CLIENT, VIF_FABRIC, VIF_HOST
@@ -219,26 +219,6 @@ def probe_address(piece: Range, taken: Sequence[Range]) -> int | None:
 def range_label(piece: Range) -> str:
     """netpol-analyzer's name of an outside range: ``a.b.c.d-e.f.g.h[External]``."""
     return f"{ip_text(piece[0])}-{ip_text(piece[1])}[External]"
-
-
-def workload_of(store: Any, pod: Mapping[str, Any]) -> tuple[str, str]:
-    """(name, kind) of the workload a pod belongs to: the top of its chain of controllers.
-
-    An owner that is not an object in the store (an exported pod whose ReplicaSet was not
-    exported) ends the chain with the reference's own name and kind; a bare pod is itself.
-    """
-    namespace = pod["metadata"].get("namespace") or "default"
-    name, kind = pod["metadata"]["name"], "Pod"
-    current: Mapping[str, Any] = pod
-    seen: set[tuple[str, str]] = set()
-    while (ref := controller_of(dict(current))) is not None and (ref.get("kind"), ref.get("name")) not in seen:
-        kind, name = str(ref.get("kind")), str(ref.get("name"))
-        seen.add((kind, name))
-        owner = store.get(kind, namespace, name)
-        if owner is None:
-            break
-        current = owner
-    return name, kind
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class Conversation:
     leaks: int = 0  # first packets delivered where no route could lead them (vrouter.lab.invariants)
     flow_dest: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # node·65536 + vif, -1
     pod_of_vif: dict[tuple[int, int], str] = field(default_factory=dict)
+    per_source: dict[str, str] = field(default_factory=dict)  # source pod → verdict (``pick: all``)
 
     def backend_per_flow(self) -> list[str | None]:
         """The pod that answered each flow (None: unanswered or not a pod), by flow number."""
@@ -179,3 +180,20 @@ def node_at(sim: Simulation, index: int) -> object:
     return next(n for n in sim.nodes.values() if n.index == index)
 
 
+
+
+def merged(convs: list[Conversation], target: Target) -> Conversation:
+    """Several conversations as one (a check from or to every pod of a workload), flows in order."""
+    out = Conversation(convs[0].source, target, convs[0].proto)
+    out.phases = [p for c in convs for p in c.phases]
+    out.completed = np.concatenate([c.completed for c in convs])
+    out.refused = np.concatenate([c.refused for c in convs])
+    out.flow_dest = np.concatenate([c.flow_dest if c.flow_dest.shape[0] else np.full(c.flows, -1, np.int64) for c in convs])
+    out.pod_of_vif = convs[0].pod_of_vif
+    for conv in convs:
+        out.backends.update(conv.backends)
+        out.refused_by.extend(w for w in conv.refused_by if w not in out.refused_by)
+        out.leaks += conv.leaks
+        if out.drop_reason is None and conv.drop_reason is not None:
+            out.drop_reason, out.drop_node = conv.drop_reason, conv.drop_node
+    return out

@@ -56,6 +56,23 @@ class Listening:
         return f"{self.who} listens on {listed}"
 
 
+def describe_all(refusing: list[Listening]) -> str:
+    """Who refused, grouped by what they listen on: ``pods a/x, a/y listen on 8080/TCP``."""
+    groups: dict[str, list[str]] = {}
+    for listening in refusing:
+        ports = listening.describe().removeprefix(listening.who + " listens ")
+        groups.setdefault(ports, []).append(listening.who)
+    parts = []
+    for ports, who in sorted(groups.items()):
+        if len(who) == 1:
+            parts.append(f"{who[0]} listens {ports}")
+        else:
+            pods = [w.removeprefix("pod ") for w in who]
+            plural = "pods " if all(w.startswith("pod ") for w in who) else ""
+            parts.append(f"{plural}{', '.join(sorted(pods))} listen {ports}")
+    return "; ".join(parts)
+
+
 def declared_ports(pod: dict) -> set[tuple[int, int]] | None:
     """(protocol, port) of every container port a pod declares; None when it declares none."""
     ports: set[tuple[int, int]] = set()

@@ -65,6 +65,8 @@ class PingSpec(_Strict):
     from_: str = Field(alias="from")
     to: str
     count: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 3
+    #: a workload source: its first pod by name, or every pod
+    pick: Literal["first", "all"] = "first"
 
 
 class ConnectSpec(_Strict):
@@ -73,6 +75,7 @@ class ConnectSpec(_Strict):
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     protocol: Literal["TCP", "UDP", "SCTP", "tcp", "udp", "sctp"] = "TCP"
     flows: Annotated[int, Field(ge=1, le=MAX_FLOWS)] = 1
+    pick: Literal["first", "all"] = "first"
 
 
 class HttpSpec(_Strict):

@@ -24,6 +24,7 @@ from controlplane.config import GATEWAY_NODE
 from controlplane.errors import InputError
 from controlplane.inet import ip_int
 from controlplane.k8s.endpoints import service_backends
+from controlplane.k8s.kube_proxy import node_port_rules
 from controlplane.tf.model import Loadbalancer
 from vrouter.dataplane.packets import (
     DELIVERED,
@@ -77,6 +78,8 @@ class Target:
     service: str | None = None
     #: (node, vif) pairs where a first packet counts as arrived; None: anywhere
     endpoints: frozenset[tuple[int, int]] | None = None
+    note: str | None = None  # what the check should know about the target (a port it does not expose)
+    members: tuple[str, ...] = ()  # for a workload: its pods (``ns/pod``), each a target
 
     def reached(self, rows: np.ndarray) -> np.ndarray:
         """Rows of first packets that arrived where this target is (not merely somewhere)."""
@@ -121,6 +124,12 @@ def _service(sim: Simulation, namespace: str, name: str) -> dict:
     if obj is None:
         raise InputError(f"no service {namespace}/{name}")
     return obj
+
+
+def last_warning(sim: Simulation, kind: str, namespace: str, name: str) -> str | None:
+    """The latest Warning event about an object (why TF could not realise part of it)."""
+    warnings = [e for e in sim.cluster.store.events if e.type == "Warning" and (e.kind, e.namespace, e.name) == (kind, namespace, name)]
+    return warnings[-1].message.removeprefix("no external IP: ") if warnings else None
 
 
 def split_port(text: str) -> tuple[str, int | None]:
@@ -222,8 +231,7 @@ def resolve_target(sim: Simulation, text: str, port: int | None = None, from_out
         name = text[len("node/") :]
         if name not in nodes or name == GATEWAY_NODE:
             raise InputError(f"no node {name!r}")
-        node = nodes[name]
-        return Target(text, int(node.tables.node_ip[node.index]), port, "node", endpoints=_host_endpoint(node.index, port))
+        return _node_target(sim, text, nodes[name], port)
     if text.startswith("fabric:"):
         try:
             return Target(text, ip_int(text[len("fabric:") :]), port, "fabric", endpoints=internet)
@@ -239,33 +247,44 @@ def resolve_target(sim: Simulation, text: str, port: int | None = None, from_out
         svc = _service(sim, namespace, name)
         spec = svc.get("spec") or {}
         ports = spec.get("ports") or []
+        note = None
         if port is None and ports:
             port = int(ports[0]["port"])
-        elif port is not None and ports and port not in [p.get("port") for p in ports]:
-            raise InputError(f"service {namespace}/{name} has no port {port} (ports: {', '.join(str(p['port']) for p in ports)})")
+        elif port is not None and port not in [p.get("port") for p in ports]:
+            # a negative check: sent anyway, the VIP has no port map for it
+            exposed = ", ".join(f"{p['port']}/{p.get('protocol') or 'TCP'}" for p in ports) or "no port"
+            note = f"service {namespace}/{name} does not expose port {port} (it exposes {exposed})"
         if external:
+            # the address TF realised (status), not the one asked for: an externalIPs entry
+            # without a floating-IP pool behind it reaches nothing
             ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-            addresses = [i["ip"] for i in ingress if i.get("ip")] or list(spec.get("externalIPs") or [])
+            addresses = [i["ip"] for i in ingress if i.get("ip")]
             if not addresses:
-                raise Unrealised(f"service {namespace}/{name} has no external IP (see vrsim get events)", "NoExternalIP")
-            return Target(text, ip_int(addresses[0]), port, "external-ip", service=f"{namespace}/{name}", endpoints=backend_endpoints(sim, svc))
+                why = last_warning(sim, "Service", namespace, name)
+                raise Unrealised(f"service {namespace}/{name} has no external IP{': ' + why if why else ''} (see vrsim get events)", "NoExternalIP")
+            return Target(text, ip_int(addresses[0]), port, "external-ip", service=f"{namespace}/{name}", endpoints=backend_endpoints(sim, svc), note=note)
         cluster_ip = spec.get("clusterIP")
         if not cluster_ip or cluster_ip == "None":
             raise InputError(f"service {namespace}/{name} has no ClusterIP")
-        return Target(text, ip_int(cluster_ip), port, "service", service=f"{namespace}/{name}", endpoints=backend_endpoints(sim, svc))
+        return Target(text, ip_int(cluster_ip), port, "service", service=f"{namespace}/{name}", endpoints=backend_endpoints(sim, svc), note=note)
     if text.startswith("ingress/"):
         namespace, _, name = text[len("ingress/") :].partition("/")
         ing = store.get("Ingress", namespace, name)
         if ing is None:
             raise InputError(f"no ingress {namespace}/{name}")
         ingress = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        if not ingress:
-            raise Unrealised(f"ingress {namespace}/{name} has no address (see vrsim get events)", "NoAddress")
-        address = ingress[0]["ip"]
-        if not from_outside:
-            for lb in sim.cluster.db.list(Loadbalancer):
-                if lb.loadbalancer_provider == "opencontrail" and lb.annotations.get("namespace") == namespace and lb.annotations.get("name") == name:
-                    address = lb.vip_address
+        vip = next(
+            (lb.vip_address for lb in sim.cluster.db.list(Loadbalancer)
+             if lb.loadbalancer_provider == "opencontrail" and lb.annotations.get("namespace") == namespace and lb.annotations.get("name") == name),
+            None,
+        )
+        why = last_warning(sim, "Ingress", namespace, name)
+        if not ingress and vip is None:
+            raise Unrealised(f"ingress {namespace}/{name} has no address{': ' + why if why else ''} (see vrsim get events)", "NoAddress")
+        external = [i["ip"] for i in ingress if i.get("ip") and i["ip"] != vip]
+        if from_outside and not external:
+            raise Unrealised(f"ingress {namespace}/{name} has no external IP{': ' + why if why else ''} (see vrsim get events)", "NoExternalIP")
+        address = external[0] if from_outside else (vip or ingress[0]["ip"])
         return Target(text, ip_int(address), port or 80, "ingress", service=f"{namespace}/{name}")
     if text.count("/") == 1:
         namespace, _, name = text.partition("/")
@@ -282,13 +301,28 @@ def resolve_target(sim: Simulation, text: str, port: int | None = None, from_out
             return Target(text, address, port, "pod", pod=name, endpoints=frozenset({_pod_endpoint(sim, name, obj, text)}))
     for node_name, node in nodes.items():
         if node_name != GATEWAY_NODE and int(node.tables.node_ip[node.index]) == address:
-            return Target(text, address, port, "node", endpoints=_host_endpoint(node.index, port))
+            return _node_target(sim, text, node, port)
+    for svc in store.list("Service"):  # a Service's ClusterIP or external address, written out
+        spec = svc.get("spec") or {}
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        external = [i.get("ip") for i in ingress] + list(spec.get("externalIPs") or [])
+        if text in (spec.get("clusterIP"), *external):
+            name = f"{svc['metadata'].get('namespace')}/{svc['metadata']['name']}"
+            kind = "service" if text == spec.get("clusterIP") else "external-ip"
+            return Target(text, address, port, kind, service=name, endpoints=backend_endpoints(sim, svc))
     return Target(text, address, port, "address")
 
 
-def _host_endpoint(node: int, port: int | None) -> frozenset[tuple[int, int]] | None:
-    """A node's host stack — or, for a port, wherever kube-proxy's NodePort NAT sends it."""
-    return None if port is not None else frozenset({(node, VIF_HOST)})
+def _node_target(sim: Simulation, text: str, node: Any, port: int | None) -> Target:
+    """A node's address: its host stack — or, on a NodePort, the Service's pods, wherever
+    kube-proxy's NAT sends it (so ``backends: all`` can be checked)."""
+    ip = int(node.tables.node_ip[node.index])
+    for rule in node_port_rules(sim.cluster.store) if port is not None else ():
+        if rule.node_port == port:
+            namespace, _, name = rule.service.partition("/")
+            svc = sim.cluster.store.get("Service", namespace, name)
+            return Target(text, ip, port, "node", service=rule.service, endpoints=backend_endpoints(sim, svc) if svc else None)
+    return Target(text, ip, port, "node", endpoints=frozenset({(node.index, VIF_HOST)}))
 
 
 def _pod_endpoint(sim: Simulation, name: str, obj: dict, ip: str) -> tuple[int, int]:

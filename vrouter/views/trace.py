@@ -24,6 +24,8 @@ from vrouter.dataplane.trace import STAGE_TEXT, T_ACL, T_SG
 from vrouter.lab.conversation import converse
 from vrouter.lab.sim import Simulation
 from vrouter.lab.traffic import is_outside, pods_by_vif, resolve_source, resolve_target
+from vrouter.lab.listeners import describe_all
+from vrouter.lab.workload_names import pods_named
 
 STAGE_NAMES = {
     1: "ingress",
@@ -91,11 +93,11 @@ class _Names(string.Formatter):
                 return f"vif0/{value}"
             return f"vif0/{value} ({vif.name}{', ' + vif.pod if vif.pod else ''})"
         if kind == "vrf":
-            full = node.vrf_names.get(value, "?")
-            return f"{value} ({full.rsplit(':', 1)[-1]})"
+            full = node.vrf_names.get(value)
+            return f"{value} ({full.rsplit(':', 1)[-1].strip()})" if full else f"{value} (not a VRF of {node.name})"
         if kind == "nh":
             nh = node.nexthops.get(value)
-            return nh.what if nh else "?"
+            return nh.what if nh else f"nexthop {value} (not on {node.name})"
         if kind == "route":
             t = node.tables
             return f"{ip_text(t.route_prefix[value])}/{int(t.route_plen[value])}"
@@ -158,7 +160,7 @@ def outcome_text(row: np.void, nodes: dict[int, CompiledNode]) -> str:
         return f"dropped on {node.name}: {DROP_REASONS[int(row['drop_reason'])]}"
     if outcome == "delivered":
         vif = node.vifs.get(int(row["out_vif"]))
-        who = vif.pod or vif.name if vif else "?"
+        who = vif.pod or vif.name if vif else "no such interface"
         return f"delivered on {node.name} to vif0/{int(row['out_vif'])} ({who}) as {ip_text(row['out_sip'])}:{int(row['out_sport'])} → {ip_text(row['out_dip'])}:{int(row['out_dport'])}"
     if outcome == "host":
         return f"delivered to the host stack of {node.name}"
@@ -185,10 +187,12 @@ def packet_text(row: Any) -> str:
 
 def trace_conversation(sim: Simulation, source_name: str, target_name: str, proto: str, port: int | None) -> list[dict[str, Any]]:
     """One conversation with every stage event recorded, phase by phase (packet, reply, ACK)."""
-    target = resolve_target(sim, target_name, port, from_outside=is_outside(source_name))
+    # a workload traces through its first pod (by name), as a check's source does
+    store = sim.cluster.store
+    target = resolve_target(sim, (pods_named(store, target_name) or [target_name])[0], port, from_outside=is_outside(source_name))
     if proto != "icmp" and target.port is None:
         raise InputError(f"{target_name}: a {proto.upper()} trace needs a port (--port)")
-    source = resolve_source(sim, source_name, target)
+    source = resolve_source(sim, (pods_named(store, source_name) or [source_name])[0], target)
     conv = converse(sim, source, target, protocol_number(proto), 1, pods_by_vif(sim), first_port=54321, trace_capacity=10_000)
     nodes = {n.index: n for n in sim.nodes.values()}
     names = ["packet", "refusal" if conv.refusals else "reply", "handshake ACK"]
@@ -203,4 +207,6 @@ def trace_conversation(sim: Simulation, source_name: str, target_name: str, prot
                 "engine": phase.engine,
             }
         )
+    if conv.refused_by and phases:  # why the answer is a refusal: the port is closed there
+        phases[0]["outcome"] += f"; port {target.port} is closed: {describe_all(conv.refused_by)}"
     return phases

@@ -179,7 +179,7 @@ def nh_get(node: CompiledNode, nh_id: int) -> str:
     ]
     if nh.type == NH_ENCAP:
         vif = node.vifs.get(nh.vif)
-        lines.append(f"{'':14}Oif:{nh.vif} ({vif.name if vif else '?'})  {nh.what}")
+        lines.append(f"{'':14}Oif:{nh.vif} ({vif.name if vif else 'no such interface'})  {nh.what}")
         if nh.flags & NH_FLAG_FIP:
             maps = ", ".join(f"{_proto(p)}/{port}→{target}" for p, port, target in nh.port_map) or "none"
             lines.append(f"{'':14}Floating IP:{ip_text(nh.fip)}  Port map: {maps}")
