@@ -281,3 +281,30 @@ def test_run_says_what_it_ignored(tmp_path: Path) -> None:
     (scenario,) = json.loads(result.stdout)["scenarios"]
     assert scenario["notes"] == [f"{tmp_path / 'gateway.yaml'}:1: Gateway gw ignored (not a kind the network simulation uses)"]
     assert "Gateway gw ignored" in result.stderr and "no checks ran" in result.stderr
+
+
+INGRESS = str(ARTICLE / "ingress.yaml")
+NODEPORT = str(ARTICLE / "nodeport-service.yaml")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", *sorted(str(p) for p in ARTICLE.glob("*.yaml"))],
+        ["http", "external", "ingress/default/frontdoor", "--host", "nowhere.example.org", "-f", INGRESS],
+        ["http", "default/busybox", "ingress/default/frontdoor", "--host", "nowhere.example.org", "-f", INGRESS],
+        ["connect", "external", "172.27.10.75:30081", "-f", NODEPORT],
+        ["connect", "external", "service/default/nginx-deployment-nodeport-service:external", "-f", NODEPORT],
+        ["trace", "external", "172.27.10.75:30081", "-f", NODEPORT],
+        ["trace", "external", "service/default/nginx-deployment-nodeport-service", "--port", "80", "-f", NODEPORT],
+    ],
+    ids=["run-article", "http-no-rule-outside", "http-no-rule-inside", "nodeport-closed", "no-external-ip", "trace-refused", "trace-dropped"],
+)
+def test_every_non_delivery_says_where_and_why_without_placeholders(args: list[str]) -> None:
+    result = invoke(*args)
+    text = result.stdout + result.stderr
+    assert result.exit_code in (0, 1), text
+    assert "?" not in text, text
+    if args[0] in ("http", "connect") and result.exit_code == 1:
+        assert any(w in text for w in ("dropped (", "refused", "nothing sent")), text
+        assert " on worker0" in text or "listens on" in text or "nothing sent" in text, text

@@ -163,3 +163,11 @@ def test_an_external_ip_tf_did_not_realise_says_why() -> None:
     seen = check(bare, "connect", **{"from": "external", "to": "service/default/frontend:external"})
     assert (seen["reachable"], seen["sent"], seen["dropReason"]) == (False, 0, "NoExternalIP")
     assert "no floating-IP pool" in seen["unrealised"]
+
+
+def test_pods_exported_without_their_replicasets_are_named_by_deployment() -> None:
+    boutique = Path(__file__).resolve().parents[1] / "data" / "netpol-analyzer" / "cases" / "onlineboutique" / "input"
+    s = Simulation.from_path(boutique).build()
+    for target in ("default/cartservice", "deployment/default/cartservice"):
+        seen = check(s, "connect", **{"from": "default/frontend", "to": target, "port": 7070})
+        assert seen["reachable"] and [p.split("-")[0] for p in seen["backends"]] == ["default/cartservice"]

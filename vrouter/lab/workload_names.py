@@ -18,7 +18,7 @@ import difflib
 
 from controlplane.errors import InputError
 from controlplane.k8s.store import ObjectStore
-from controlplane.k8s.workloads import WORKLOAD_KINDS, pods_of
+from controlplane.k8s.workloads import WORKLOAD_KINDS, owner_chain, pods_of
 from vrouter.lab.traffic import Unrealised, split_port
 
 #: which kind a bare ``ns/name`` means when several workloads share the name: the top ones first
@@ -42,8 +42,21 @@ def closest(store: ObjectStore, wanted: str) -> str:
     return f"; closest: {', '.join(shown)}" if shown else ""
 
 
+def _exported_deployment(store: ObjectStore, namespace: str, name: str) -> list[dict]:
+    """Pods of Deployment ``name`` whose ReplicaSet was not applied (pods exported from a
+    live cluster): their owner is ReplicaSet ``<name>-<pod-template-hash>``."""
+    found = []
+    for pod in store.list("Pod", namespace):
+        digest = ((pod.get("metadata") or {}).get("labels") or {}).get("pod-template-hash")
+        if digest and ("ReplicaSet", f"{name}-{digest}") in owner_chain(store, pod):
+            found.append(pod)
+    return sorted(found, key=lambda p: p["metadata"]["name"])
+
+
 def _workload(store: ObjectStore, kind: str, namespace: str, name: str, spelled: str) -> list[str]:
     pods = pods_of(store, kind, namespace, name)
+    if not pods and kind == "Deployment":
+        pods = _exported_deployment(store, namespace, name)
     if pods:
         return [f"{namespace}/{p['metadata']['name']}" for p in pods]
     if store.get(kind, namespace, name) is None:
@@ -71,7 +84,8 @@ def pods_named(store: ObjectStore, text: str) -> list[str] | None:
     if store.get("Pod", namespace, pod) is not None:
         return [name + suffix]
     for kind in _PREFERENCE:
-        if store.get(kind, namespace, pod) is not None:
+        # the workload object, or pods that name it as their owner (exported without it)
+        if store.get(kind, namespace, pod) is not None or pods_of(store, kind, namespace, pod) or (kind == "Deployment" and _exported_deployment(store, namespace, pod)):
             return [p + suffix for p in _workload(store, kind, namespace, pod, f"{kind.lower()}/{namespace}/{pod}")]
     if store.get("Namespace", "", namespace) is None and not store.list("Pod", namespace):
         raise InputError(f"no namespace {namespace!r} (so no pod {name})")
