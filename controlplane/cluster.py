@@ -37,6 +37,12 @@ from controlplane.tf.declared import TF_KINDS, store_kind
 from controlplane.tf.model import ConfigDB
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+#: cluster-scoped kinds among those the simulation ignores (they take no namespace)
+CLUSTER_SCOPED_IGNORED = {
+    "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume", "StorageClass",
+    "PriorityClass", "IngressClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    "APIService", "RuntimeClass", "CSIDriver", "PodSecurityPolicy",
+}
 
 #: what `kubectl delete`/`get` accept for each kind (singular, plural, short names)
 KIND_ALIASES: dict[str, str] = {}
@@ -85,6 +91,8 @@ class Cluster:
         self.endpoints = EndpointsController(self.store)
         self.kube_manager = KubeManager(self.store, self.db, self.config)
         self.notes: list[str] = []
+        #: objects of kinds nothing simulates (ServiceAccount, ConfigMap, CRDs): listed, never acted on
+        self.ignored: dict[tuple[str, str, str], Obj] = {}
         for name in SYSTEM_NAMESPACES:
             self.store.put(namespace_object(name))
         for node in self.config.nodes:
@@ -110,6 +118,12 @@ class Cluster:
                 meta = manifest.obj.get("metadata")
                 name = meta.get("name", "(unnamed)") if isinstance(meta, dict) else "(unnamed)"
                 notes.append(f"{_where(manifest)}: {manifest.kind} {name} ignored (not a kind the network simulation uses)")
+                if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+                    # kept as written, for `vrsim get serviceaccounts` and the like
+                    kept = copy.deepcopy(manifest.obj)
+                    if manifest.kind not in CLUSTER_SCOPED_IGNORED:
+                        kept["metadata"]["namespace"] = meta.get("namespace") or namespace or "default"
+                    self.ignored[(manifest.kind, kept["metadata"].get("namespace") or "", meta["name"])] = kept
                 continue
             validate(manifest)
             obj = self._prepare(manifest, namespace, seen)

@@ -23,7 +23,6 @@ from vrouter.cli.output import (
     plain_table,
     print_json,
     print_table,
-    print_yaml,
     run_guarded,
     stdout_console,
     user_errors,
@@ -125,53 +124,35 @@ def get(
     kind: Annotated[
         str,
         typer.Argument(
-            help="pods, services, endpoints, ingresses, networkpolicies, events, namespaces, ... or a TF kind: "
-            "projects, vns, ipams, policies, sgs, vms, vmis, iips, fips, fip-pools, lbs, listeners, pools, members, "
-            "vrouters, tags, vrfs."
+            help="KIND[,KIND…] or KIND/NAME: pods, services, endpoints, ingresses, networkpolicies, events, namespaces, "
+            "nodes, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs, any kind you applied "
+            "(serviceaccounts, configmaps…), or a TF kind: projects, vns, ipams, policies, sgs, vms, vmis, iips, fips, "
+            "fip-pools, lbs, listeners, pools, members, vrouters, tags, vrfs.",
+            show_default=False,
         ),
     ],
     file: ScenarioOption,
-    namespace: Annotated[str | None, typer.Option("-n", "--namespace", help="Only this namespace.")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Only these objects (or more KIND/NAME).", show_default=False)] = None,
+    namespace: Annotated[str | None, typer.Option("-n", "--namespace", help="Only this namespace (TF objects: this namespace's project).")] = None,
     all_namespaces: Annotated[bool, typer.Option("-A", "--all-namespaces", help="Every namespace.")] = False,
+    selector: Annotated[
+        str | None, typer.Option("-l", "--selector", help="Label selector: k=v, k==v, k!=v, 'k in (a,b)', 'k notin (a,b)', k, !k; comma = and.")
+    ] = None,
+    show_labels: Annotated[bool, typer.Option("--show-labels", help="A LABELS column.")] = False,
     output: Annotated[GetOutput, typer.Option("-o", "--output", help="table, wide, json, yaml or name.")] = GetOutput.table,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """List objects after the scenario's apply/delete steps, like kubectl get."""
+    from vrouter.cli.get import requests, select, show
     from vrouter.lab.sim import Simulation
-    from vrouter.views.listings import listing_for
 
     as_json = output in (GetOutput.json, GetOutput.yaml)
     with user_errors(as_json):
+        wanted = requests(kind, names or [])
         sim = Simulation.from_path(file, seed, allow_outside).build()
-        scope = None if all_namespaces else (namespace or "default")
-        listing = listing_for(sim.cluster, kind, scope)
-        if not listing.kubernetes and namespace is None:
-            listing = listing_for(sim.cluster, kind, None)
-    if output == GetOutput.json:
-        print_json({"apiVersion": "v1", "kind": "List", "items": listing.items} if listing.kubernetes else listing.items)
-        return
-    if output == GetOutput.yaml:
-        print_yaml({"apiVersion": "v1", "kind": "List", "items": listing.items} if listing.kubernetes else listing.items)
-        return
-    if output == GetOutput.name:
-        for row in listing.rows:
-            typer.echo(f"{kind.lower()}/{row[0]}")
-        return
-    columns = list(listing.columns)
-    rows = [list(r) for r in listing.rows]
-    if output == GetOutput.wide and listing.wide_columns:
-        columns += listing.wide_columns
-        rows = [r + w for r, w in zip(rows, listing.wide_rows, strict=True)]
-    if listing.kubernetes and scope is None and listing.items and kind.lower() not in ("namespaces", "namespace", "ns"):
-        columns.insert(0, "NAMESPACE")
-        for row, item in zip(rows, listing.items, strict=True):
-            row.insert(0, (item.get("metadata") or {}).get("namespace") or "")
-    if not rows:
-        where = f" in {namespace or 'default'} namespace" if listing.kubernetes and scope else ""
-        typer.echo(f"No resources found{where}.", err=True)
-        return
-    print_table(plain_table(columns, rows))
+        listings = [select(sim.cluster, request, namespace, all_namespaces, selector) for request in wanted]
+    show(listings, output.value, show_labels, all_namespaces, namespace)
 
 
 class VRouterTool(str, Enum):
@@ -285,7 +266,7 @@ def _observed_text(check: CheckResult, why: bool = True) -> str:
 
 
 def print_scenario(result: ScenarioResult) -> None:
-    table = boxed_table(f"{result.name}  ({result.file})", ["#", "check", "from", "to", "expected", "observed", "verdict", "drop reason"])
+    table = boxed_table(f"{result.name}  ({result.file})", ["#", "check", "from", "to", "expected", "observed", "verdict", "drop reason"], wrapping=("expected", "observed"))
     for check in result.checks:
         verdict = "[green]PASS[/green]" if check.passed else "[bold red]FAIL[/bold red]"
         drop = check.observed.get("dropReason") or ""
@@ -694,7 +675,7 @@ def bench(
 
 def print_figures(title: str, figures: list) -> None:
     """A benchmark's figures as one table: value, unit, target and whether it was met."""
-    table = boxed_table(title, ["figure", "value", "unit", "target", "met", "note"])
+    table = boxed_table(title, ["figure", "value", "unit", "target", "met", "note"], wrapping=("figure", "note"))
     for f in figures:
         met = "" if f.met is None else ("[green]yes[/green]" if f.met else "[bold red]no[/bold red]")
         value = f"{f.value:,.3f}" if f.value < 10 else f"{f.value:,.1f}"

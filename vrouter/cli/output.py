@@ -1,11 +1,14 @@
 """Printing for the ``vrsim`` commands: tables, JSON/YAML, and user errors (exit 2).
 
 Tables are printed the kubectl way (plain aligned columns, upper-case headers) through rich,
-never wrapped: a listing piped to ``grep`` must keep one object per line.
+never wrapped and never cut: a listing piped to ``grep`` must keep one object per line, and a
+narrow terminal wraps long lines rather than losing a pod's address. Framed tables (``vrsim
+run``) wrap their text columns at spaces, never inside a word.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -18,7 +21,9 @@ import typer
 import yaml
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from controlplane.errors import InputError
 
@@ -26,18 +31,69 @@ EXIT_INPUT = 2
 EXIT_INTERNAL = 70
 
 
-def stdout_console() -> Console:
-    """A console on the current stdout (made per call so test runners can capture it)."""
-    width = None if sys.stdout.isatty() else 250
-    return Console(file=sys.stdout, width=width, highlight=False, soft_wrap=False)
+def terminal_columns() -> int | None:
+    """The terminal's width (``COLUMNS`` wins, as for every tool); None when piped."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else None
+
+
+def stdout_console(width: int | None = None) -> Console:
+    """A console on the current stdout (made per call so test runners can capture it).
+
+    Lines are never broken by rich (``soft_wrap``): the terminal wraps them, a pipe gets them
+    whole, as kubectl's.
+    """
+    return Console(file=sys.stdout, width=width or terminal_columns() or 10_000, highlight=False, soft_wrap=True)
+
+
+def _render(table: Table, width: int) -> str:
+    console = stdout_console(width)
+    with console.capture() as captured:
+        console.print(table, soft_wrap=False)
+    return captured.get()
+
+
+def _column_widths(table: Table, probe: Console) -> tuple[list[int], list[int]]:
+    """(natural, minimum) width of every column: a no-wrap column needs its widest cell,
+    a wrapping one at least its longest word."""
+    natural, minimum = [], []
+    for column in table.columns:
+        cells = [column.header, *column.cells]
+        sizes = [Measurement.get(probe, probe.options, probe.render_str(c) if isinstance(c, str) else c) for c in cells]
+        natural.append(max(m.maximum for m in sizes))
+        minimum.append(natural[-1] if column.no_wrap else max(m.minimum for m in sizes))
+    return natural, minimum
+
+
+def render_table(table: Table) -> str:
+    """A table as text: at its natural width when piped or when it fits; on a narrower
+    terminal the wrapping columns (free text) give up width, down to their longest word —
+    names and addresses are never cut, and a line runs past the terminal if it must (as
+    kubectl's do). rich's own shrinking would cut words, so widths are set here."""
+    probe = Console(width=100_000, file=io.StringIO())
+    natural, minimum = _column_widths(table, probe)
+    overhead = Measurement.get(probe, probe.options, table).maximum - sum(natural)
+    room = (terminal_columns() or 100_000) - overhead
+    widths = list(natural)
+    if sum(natural) > room:
+        spare = max(room - sum(minimum), 0)
+        give = [n - m for n, m in zip(natural, minimum, strict=True)]
+        total = sum(give) or 1
+        widths = [m + (g * spare) // total for m, g in zip(minimum, give, strict=True)]
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = width
+    return _render(table, sum(widths) + overhead)
 
 
 def print_table(table: Table) -> None:
-    """Print a table with no trailing blanks on its lines (they upset diff and grep)."""
-    console = stdout_console()
-    with console.capture() as captured:
-        console.print(table)
-    sys.stdout.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
+    """Print a table whole, with no trailing blanks on its lines (they upset diff and grep).
+    A title goes on its own line above (rich would cut a title longer than the table)."""
+    if table.title:
+        stdout_console().print(Text(str(table.title), style="bold"))
+        table.title = None
+    sys.stdout.write("\n".join(line.rstrip() for line in render_table(table).splitlines()) + "\n")
 
 
 def plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
@@ -49,11 +105,12 @@ def plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
     return table
 
 
-def boxed_table(title: str | None, columns: Sequence[str]) -> Table:
-    """The framed table of ``vrsim run`` results."""
+def boxed_table(title: str | None, columns: Sequence[str], wrapping: Sequence[str] = ()) -> Table:
+    """The framed table of ``vrsim run`` results: only the ``wrapping`` columns (free text)
+    wrap at spaces; names and addresses are never broken."""
     table = Table(title=title, box=box.SIMPLE_HEAVY, header_style="bold")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="ellipsis", no_wrap=column not in wrapping)  # see render_table
     return table
 
 

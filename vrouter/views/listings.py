@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.cluster import Cluster, canonical_kind
+from controlplane.cluster import CLUSTER_SCOPED_IGNORED, Cluster, canonical_kind
 from controlplane.errors import InputError
-from controlplane.k8s.workloads import controller_of
+from controlplane.k8s.workloads import controller_of, owned_by, pods_of
 from controlplane.tf import model as tf
 from controlplane.tf.model import TFObject, fq_str
 
@@ -25,6 +25,20 @@ class Listing:
     wide_rows: list[list[str]] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     kubernetes: bool = True
+    resource: str = ""  # what ``-o name`` prints before the slash (kubectl's: ``pod``, ``deployment.apps``)
+    namespaced: bool = True
+
+    def names(self) -> list[str]:
+        """Each row's object name (a TF object's full fq_name)."""
+        if self.kubernetes:
+            return [str((item.get("metadata") or {}).get("name", "")) for item in self.items]
+        return [row[0] for row in self.rows]
+
+    def keep(self, wanted: list[bool]) -> "Listing":
+        """The listing with only the rows marked True."""
+        pick = [i for i, w in enumerate(wanted) if w]
+        wide = [self.wide_rows[i] for i in pick] if self.wide_rows else []
+        return Listing(self.columns, [self.rows[i] for i in pick], self.wide_columns, wide, [self.items[i] for i in pick], self.kubernetes, self.resource, self.namespaced)
 
 
 def _ns_sort(obj: dict[str, Any]) -> tuple[str, str]:
@@ -147,6 +161,81 @@ def _generic(kind: str) -> Callable[[Cluster, str | None], Listing]:
     return listing
 
 
+def _ready(pods: list[dict[str, Any]]) -> int:
+    return sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
+
+
+def _template_columns(obj: dict[str, Any]) -> list[str]:
+    """kubectl's wide CONTAINERS, IMAGES, SELECTOR of a workload."""
+    spec = obj.get("spec") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    selector = (spec.get("selector") or {}).get("matchLabels") or spec.get("selector") or {}
+    labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()) if isinstance(v, str)) or "<none>"
+    return [",".join(str(c.get("name")) for c in containers) or "<none>", ",".join(str(c.get("image")) for c in containers) or "<none>", labels]
+
+
+def _workloads(kind: str) -> Callable[[Cluster, str | None], Listing]:
+    """Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs,
+    CronJobs with kubectl's columns, counted from the pods they control."""
+
+    def listing(cluster: Cluster, namespace: str | None) -> Listing:
+        columns = {
+            "Deployment": ["NAME", "READY", "UP-TO-DATE", "AVAILABLE"],
+            "StatefulSet": ["NAME", "READY"],
+            "DaemonSet": ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR"],
+            "ReplicaSet": ["NAME", "DESIRED", "CURRENT", "READY"],
+            "ReplicationController": ["NAME", "DESIRED", "CURRENT", "READY"],
+            "Job": ["NAME", "STATUS", "COMPLETIONS"],
+            "CronJob": ["NAME", "SCHEDULE", "SUSPEND", "ACTIVE"],
+        }[kind]
+        out = Listing(columns, [], ["CONTAINERS", "IMAGES", "SELECTOR"], [])
+        for obj in _select(cluster, kind, namespace):
+            meta, spec = obj["metadata"], obj.get("spec") or {}
+            pods = pods_of(cluster.store, kind, meta.get("namespace") or "", meta["name"])
+            ready, current = _ready(pods), len(pods)
+            wanted = int(spec.get("replicas", 1)) if kind not in ("DaemonSet", "Job", "CronJob") else current
+            row = {
+                "Deployment": [f"{ready}/{wanted}", str(current), str(ready)],
+                "StatefulSet": [f"{ready}/{wanted}"],
+                "DaemonSet": [str(current), str(current), str(ready), str(current), str(ready), ",".join(f"{k}={v}" for k, v in sorted((((spec.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}).items())) or "<none>"],
+                "ReplicaSet": [str(wanted), str(current), str(ready)],
+                "ReplicationController": [str(wanted), str(current), str(ready)],
+                "Job": ["Running" if current else "Complete", f"0/{spec.get('completions', 1)}"],
+                "CronJob": [str(spec.get("schedule", "")), str(bool(spec.get("suspend", False))), str(len(owned_by(cluster.store, "Job", meta.get("namespace") or "", obj)))],
+            }[kind]
+            out.rows.append([meta["name"], *row])
+            out.wide_rows.append(_template_columns(obj) if kind != "CronJob" else _template_columns((spec.get("jobTemplate") or {})))
+            out.items.append(obj)
+        return out
+
+    return listing
+
+
+def _nodes(cluster: Cluster, namespace: str | None) -> Listing:
+    out = Listing(["NAME", "STATUS", "ROLES"], [], ["INTERNAL-IP", "VROUTER"], [], namespaced=False)
+    for node in sorted(cluster.store.list("Node"), key=_ns_sort):
+        name = node["metadata"]["name"]
+        address = next((a["address"] for a in (node.get("status") or {}).get("addresses") or [] if a.get("type") == "InternalIP"), "<none>")
+        out.rows.append([name, "Ready", "<none>"])
+        out.wide_rows.append([address, fq_str(("default-global-system-config", name))])
+        out.items.append(node)
+    return out
+
+
+def _ignored(kind: str) -> Callable[[Cluster, str | None], Listing]:
+    """A kind the simulation does not use (ServiceAccount, ConfigMap, a CRD): listed as applied."""
+
+    def listing(cluster: Cluster, namespace: str | None) -> Listing:
+        out = Listing(["NAME"], [], namespaced=kind not in CLUSTER_SCOPED_IGNORED)
+        for (k, ns, _), obj in sorted(cluster.ignored.items()):
+            if k == kind and (namespace is None or ns == namespace or not out.namespaced):
+                out.rows.append([obj["metadata"]["name"]])
+                out.items.append(obj)
+        return out
+
+    return listing
+
+
 def _namespaces(cluster: Cluster, namespace: str | None) -> Listing:
     out = Listing(["NAME", "STATUS", "ISOLATED", "PROJECT"], [])
     ctx = cluster.kube_manager.ctx
@@ -166,7 +255,26 @@ KUBERNETES_LISTINGS: dict[str, Callable[[Cluster, str | None], Listing]] = {
     "Ingress": _ingresses,
     "NetworkPolicy": _network_policies,
     "Namespace": _namespaces,
+    "Node": _nodes,
+    **{kind: _workloads(kind) for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob")},
 }
+
+#: what ``kubectl get -o name`` prints for each kind (the resource, group-qualified outside core)
+RESOURCE_NAMES = {
+    "Pod": "pod", "Service": "service", "Endpoints": "endpoints", "Namespace": "namespace", "Node": "node",
+    "ReplicationController": "replicationcontroller", "Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps",
+    "StatefulSet": "statefulset.apps", "DaemonSet": "daemonset.apps", "Job": "job.batch", "CronJob": "cronjob.batch",
+    "Ingress": "ingress.networking.k8s.io", "NetworkPolicy": "networkpolicy.networking.k8s.io",
+    "EndpointSlice": "endpointslice.discovery.k8s.io",
+}
+#: kubectl's short names of common kinds the simulation ignores
+IGNORED_SHORT_NAMES = {"sa": "ServiceAccount", "cm": "ConfigMap", "pvc": "PersistentVolumeClaim", "pv": "PersistentVolume", "hpa": "HorizontalPodAutoscaler", "pdb": "PodDisruptionBudget", "crd": "CustomResourceDefinition", "sc": "StorageClass"}
+#: Kubernetes kinds the simulation ignores but lists (empty until one is applied), as kubectl names them
+IGNORED_KINDS = (
+    "ServiceAccount", "ConfigMap", "Secret", "PersistentVolumeClaim", "PersistentVolume", "StorageClass", "Role",
+    "RoleBinding", "ClusterRole", "ClusterRoleBinding", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+    "CustomResourceDefinition", "LimitRange", "ResourceQuota", "PriorityClass", "IngressClass",
+)
 
 # --- TF objects -------------------------------------------------------------------------
 
@@ -275,19 +383,44 @@ def tf_listing(cluster: Cluster, what: str, namespace: str | None) -> Listing:
     return Listing(["FQ-NAME", *extra], rows, items=[o.to_json() for o in objects], kubernetes=False)
 
 
+def _ignored_kind(cluster: Cluster, what: str) -> str | None:
+    """The kind an ignored object was applied as, if ``what`` names it (``sa``, ``configmaps``…)."""
+    key = what.lower()
+    if key in IGNORED_SHORT_NAMES:
+        return IGNORED_SHORT_NAMES[key]
+    for kind in sorted({k for k, _, _ in cluster.ignored} | set(IGNORED_KINDS)):
+        low = kind.lower()
+        if key in (low, low + "s", low + "es", low[:-1] + "ies" if low.endswith("y") else low):
+            return kind
+    return None
+
+
 def listing_for(cluster: Cluster, what: str, namespace: str | None) -> Listing:
     """The listing of ``what`` (a Kubernetes kind or alias, or a TF object kind)."""
     key = what.lower()
     key = TF_ALIASES.get(key, key)
     if key in TF_COLUMNS:
-        return tf_listing(cluster, key, namespace)
+        listing = tf_listing(cluster, key, namespace)
+        listing.resource = next((alias for alias, full in TF_ALIASES.items() if full == key and "-" not in alias), key)
+        return listing
     if key in ("events", "event", "ev"):
-        return _events(cluster, namespace)
+        listing = _events(cluster, namespace)
+        listing.resource = "event"
+        return listing
     try:
         kind = canonical_kind(what)
     except InputError:
-        known = sorted({*TF_COLUMNS, "pods", "services", "endpoints", "ingresses", "networkpolicies", "events", "namespaces"})
-        raise InputError(f"unknown kind {what!r}; try one of: {', '.join(known)}") from None
-    if kind == "Namespace":
-        return _namespaces(cluster, None)
-    return KUBERNETES_LISTINGS.get(kind, _generic(kind))(cluster, namespace)
+        ignored = _ignored_kind(cluster, what)
+        if ignored is None:
+            known = sorted({*TF_COLUMNS, "pods", "services", "endpoints", "ingresses", "networkpolicies", "events", "namespaces", "nodes", "deployments", "statefulsets", "daemonsets", "replicasets", "jobs", "cronjobs"})
+            raise InputError(f"unknown kind {what!r}; try one of: {', '.join(known)}, or a kind you applied (serviceaccounts, configmaps, …)") from None
+        listing = _ignored(ignored)(cluster, namespace)
+        listing.resource = ignored.lower()
+        return listing
+    if kind in ("Namespace", "Node"):
+        listing = KUBERNETES_LISTINGS[kind](cluster, None)
+        listing.namespaced = False
+    else:
+        listing = KUBERNETES_LISTINGS.get(kind, _generic(kind))(cluster, namespace)
+    listing.resource = RESOURCE_NAMES.get(kind, kind.lower())
+    return listing
