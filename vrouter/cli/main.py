@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from controlplane.errors import InputError
+from vrouter.cli import help_format  # noqa: F401  (flags show no <bool> in --help)
 from vrouter.cli.compile_status import engine_note
 from vrouter.cli.output import (
     boxed_table,
@@ -41,9 +42,10 @@ app = typer.Typer(
     help="Simulate Tungsten Fabric (Contrail) serving Kubernetes: what TF builds from your manifests, "
     "and what its vRouters do with traffic.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 
 
@@ -63,13 +65,27 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Seed for names, Cluster
 SourceArgument = Annotated[str, typer.Argument(help="ns/pod, deployment/ns/name (or another workload), node/NAME, external, fabric:IP or an address.")]
 
 
+class Output(str, Enum):
+    text = "text"
+    json = "json"
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="The result as JSON (the same as -o json).")]
+OutputOption = Annotated[Output | None, typer.Option("-o", "--output", help="text (the default) or json; --json is the same as -o json.", show_default=False)]
+
+
+def wants_json(as_json: bool, output: Output | None) -> bool:
+    """``--json`` and ``-o json`` are one choice (kubectl's -o, the older --json kept)."""
+    return as_json or output == Output.json
+
+
 class Pick(str, Enum):
     first = "first"
     all = "all"
 
 
 PickOption = Annotated[Pick, typer.Option("--pick", help="A workload source: its first pod by name, or all of them.")]
-PortOption = Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535)]
+PortOption = Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535, help="The destination port (a service: its port, the first one if omitted).", show_default=False)]
 AllowOutsideOption = Annotated[
     bool, typer.Option("--allow-outside", help="Let a scenario apply files outside its own folder.")
 ]
@@ -124,9 +140,9 @@ def get(
     kind: Annotated[
         str,
         typer.Argument(
-            help="KIND[,KIND…] or KIND/NAME: pods, services, endpoints, ingresses, networkpolicies, events, namespaces, "
+            help="KIND[,KIND...] or KIND/NAME: pods, services, endpoints, ingresses, networkpolicies, events, namespaces, "
             "nodes, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs, any kind you applied "
-            "(serviceaccounts, configmaps…), or a TF kind: projects, vns, ipams, policies, sgs, vms, vmis, iips, fips, "
+            "(serviceaccounts, configmaps...), or a TF kind: projects, vns, ipams, policies, sgs, vms, vmis, iips, fips, "
             "fip-pools, lbs, listeners, pools, members, vrouters, tags, vrfs.",
             show_default=False,
         ),
@@ -184,20 +200,44 @@ def vrouter(
         typer.Argument(help="vif (--list), rt (--dump), nh (--list/--get), mpls (--dump), flow (-l), dropstats."),
     ],
     file: ScenarioOption,
+    value: Annotated[
+        str | None, typer.Argument(help="As the tools take it: rt --dump VRF, nh --get ID, vif --get ID.", show_default=False)
+    ] = None,
     vrf: Annotated[str | None, typer.Option("--vrf", help="rt: the VRF, by number or VN name.")] = None,
     nh_id: Annotated[int | None, typer.Option("--id", help="nh: one nexthop (nh --get).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of the tools' text.")] = False,
+    listing: Annotated[bool, typer.Option("--list", "-l", help="vif, nh, flow: list them all (the default).")] = False,
+    dump: Annotated[bool, typer.Option("--dump", help="rt --dump VRF, mpls --dump (the tools' spelling).")] = False,
+    get_one: Annotated[bool, typer.Option("--get", help="nh --get ID, vif --get ID: one of them.")] = False,
+    family: Annotated[str, typer.Option("--family", help="rt: the address family; only inet (IPv4) is simulated.")] = "inet",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of the tools' text (also -o json).")] = False,
+    output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """What a node's vRouter holds, in the vRouter tools' layout (vif, rt, nh, mpls), and —
-    after the scenario's checks have run — its flows and drop counters (flow, dropstats)."""
+    after the scenario's checks have run — its flows and drop counters (flow, dropstats).
+
+    The tools' own forms work: vif --list, vif --get 3, rt --dump 1, nh --list, nh --get 13,
+    flow -l, mpls --dump, dropstats.
+    """
     from vrouter.lab.runner import run_scenario
     from vrouter.lab.sim import Simulation
     from vrouter.views import vrouter_tools as views
 
+    as_json = wants_json(as_json, output)
     _forwarding()
     with user_errors(as_json):
+        if family != "inet":
+            raise InputError(f"--family {family}: only inet (IPv4) is simulated", path="--family")
+        if value is not None:
+            if tool == VRouterTool.rt:
+                vrf = vrf or value
+            elif tool in (VRouterTool.nh, VRouterTool.vif) and value.isdigit():
+                nh_id = int(value)
+            else:
+                raise InputError(f"{tool.value} takes no {value!r} (rt --dump VRF, nh --get ID, vif --get ID)", path="VALUE")
+        if tool == VRouterTool.vif and nh_id is not None and not get_one:
+            raise InputError("vif: give one interface as --get ID", path="--id")
         sim = Simulation.from_path(file, seed, allow_outside)
         if tool in (VRouterTool.flow, VRouterTool.dropstats, VRouterTool.vif):
             run_scenario(sim)
@@ -206,8 +246,13 @@ def vrouter(
         compiled = sim.node(node)
         runtime = sim.fabric.runtimes[compiled.index]
         if tool == VRouterTool.vif:
-            text = views.vif_list(compiled, views.vif_counters(runtime.counters, compiled))
-            data: object = [views.vif_json(v) for v in compiled.vifs.values()]
+            shown = compiled.vifs
+            if nh_id is not None:
+                if nh_id not in compiled.vifs:
+                    raise InputError(f"vif0/{nh_id} does not exist on {node} (interfaces: {', '.join(str(i) for i in sorted(compiled.vifs))})", path="VALUE")
+                shown = {nh_id: compiled.vifs[nh_id]}
+            text = views.vif_list(compiled, views.vif_counters(runtime.counters, compiled), list(shown))
+            data: object = [views.vif_json(v) for v in shown.values()]
         elif tool == VRouterTool.flow:
             text = views.flow_list(compiled, runtime.flows, sim.agents.book)
             data = views.flow_rows(compiled, runtime.flows, sim.agents.book)
@@ -290,9 +335,12 @@ def print_scenario(result: ScenarioResult) -> None:
 @app.command()
 def run(
     scenarios: Annotated[
-        list[Path], typer.Argument(help="Scenario files, directories of them (run in name order), or manifest files/directories.", show_default=False)
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+        list[Path] | None,
+        typer.Argument(help="Scenario files, directories of them (run in name order), or manifest files/directories.", show_default=False, metavar="SCENARIO..."),
+    ] = None,
+    files: Annotated[list[Path] | None, typer.Option("-f", "--file", help="A scenario (or manifests) to run, as the other commands take it; repeatable.", show_default=False)] = None,
+    as_json: JsonFlag = False,
+    output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     strict: Annotated[
@@ -304,6 +352,7 @@ def run(
     Exit code 0 when every check passes, 1 when a check fails (or, with --strict, on a
     warning), 2 for invalid input.
     """
+    as_json = wants_json(as_json, output)
     from vrouter.lab.runner import run_scenario
     from vrouter.lab.scenario import scenario_files
     from vrouter.lab.sim import Simulation
@@ -311,7 +360,10 @@ def run(
     _forwarding()
     results = []
     with user_errors(as_json):
-        paths = [found for path in scenarios for found in ((path.is_dir() and scenario_files(path)) or [path])]
+        given = [*(scenarios or []), *(files or [])]
+        if not given:
+            raise InputError("nothing to run: give scenario files or folders (vrsim run SCENARIO… or -f SCENARIO)", path="SCENARIO")
+        paths = [found for path in given for found in ((path.is_dir() and scenario_files(path)) or [path])]
         for path in paths:
             results.append(run_scenario(Simulation.from_path(path, seed, allow_outside)))
     warned = False
@@ -375,12 +427,14 @@ def ping(
     target: Annotated[str, typer.Argument(help="ns/pod, service/ns/name, node/NAME, external, an address, ...")],
     file: ScenarioOption,
     count: Annotated[int, typer.Option("--count", "-c", min=1, max=100_000, help="Echo requests.")] = 3,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
+    output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     pick: PickOption = Pick.first,
 ) -> None:
     """Ping once, ad hoc, after the scenario's apply/delete steps. Exit 0 reachable, 1 not."""
+    as_json = wants_json(as_json, output)
     _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count, "pick": pick.value})
 
 
@@ -392,7 +446,8 @@ def connect(
     port: PortOption = None,
     proto: Annotated[str, typer.Option("--proto", help="tcp, udp or sctp.")] = "tcp",
     flows: Annotated[int, typer.Option("--flows", min=1, max=1_000_000, help="Distinct source ports.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
+    output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     pick: PickOption = Pick.first,
@@ -401,6 +456,7 @@ def connect(
 
     Exit 0 when every flow completed, 1 when not (dropped or refused by a closed port).
     """
+    as_json = wants_json(as_json, output)
     spec = {"from": source, "to": target, "protocol": proto.upper(), "flows": flows, "pick": pick.value}
     if port is not None:
         spec["port"] = port
@@ -414,12 +470,14 @@ def http(
     file: ScenarioOption,
     host: Annotated[str | None, typer.Option("--host", help="The Host header.")] = None,
     path: Annotated[str, typer.Option("--path", help="The request path.")] = "/",
-    requests: Annotated[int, typer.Option("--requests", "-n", min=1, max=1_000_000)] = 1,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    requests: Annotated[int, typer.Option("--requests", min=1, max=1_000_000, help="Requests, each on its own connection.")] = 1,
+    as_json: JsonFlag = False,
+    output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """An HTTP request through an Ingress (Host/path pick the service), ad hoc."""
+    as_json = wants_json(as_json, output)
     spec = {"from": source, "to": target, "path": path, "requests": requests}
     if host is not None:
         spec["host"] = host
@@ -440,7 +498,8 @@ def reach(
     port: Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535, help="Probe this port (default: ping).")] = None,
     proto: Annotated[str, typer.Option("--proto", help="icmp, tcp, udp or sctp (default: icmp, or tcp with --port).")] = "",
     namespace: Annotated[str | None, typer.Option("-n", "--namespace", help="Only the pods of this namespace.")] = None,
-    output: Annotated[ReachOutput, typer.Option("-o", "--output")] = ReachOutput.table,
+    output: Annotated[ReachOutput, typer.Option("-o", "--output", help="table or json (--json is the same as -o json).")] = ReachOutput.table,
+    as_json: JsonFlag = False,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
@@ -449,7 +508,7 @@ def reach(
     from vrouter.lab.sim import Simulation
 
     _forwarding()
-    as_json = output == ReachOutput.json
+    as_json = as_json or output == ReachOutput.json
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
         chosen = (proto or ("tcp" if port else "icmp")).lower()
@@ -488,11 +547,13 @@ def trace(
     file: ScenarioOption,
     port: PortOption = None,
     proto: Annotated[str, typer.Option("--proto", help="icmp, tcp, udp or sctp (default: icmp, or tcp with a port).")] = "",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
+    output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
     """The path of one packet and its reply, stage by stage, on every node it crosses."""
+    as_json = wants_json(as_json, output)
     from vrouter.views.trace import trace_conversation
     from vrouter.lab.runner import engine_text
     from vrouter.lab.sim import Simulation
@@ -531,32 +592,42 @@ class ConnlistOutput(str, Enum):
     json = "json"
     csv = "csv"
     md = "md"
+    dot = "dot"
 
 
 @app.command()
 def connlist(
-    file: ScenarioOption,
-    output: Annotated[ConnlistOutput, typer.Option("-o", "--output", help="txt, json, csv or md (netpol-analyzer's formats).")] = ConnlistOutput.txt,
+    file: Annotated[
+        Path | None,
+        typer.Option("-f", "--dirpath", help="A scenario file, or a manifest file or directory (netpol-analyzer's --dirpath).", show_default=False),
+    ] = None,
+    output: Annotated[ConnlistOutput, typer.Option("-o", "--output", help="txt, json, csv, md or dot (netpol-analyzer's formats).")] = ConnlistOutput.txt,
+    out_file: Annotated[
+        Path | None, typer.Option("--file", help="Write the output to this file (netpol-analyzer's --file); -f stays the input.", show_default=False)
+    ] = None,
+    focus: Annotated[
+        list[str] | None,
+        typer.Option("--focusworkload", help="Only connections of these workloads (name or ns/name; comma-separated or repeated).", show_default=False),
+    ] = None,
     ipblock_selects_pods: Annotated[
-        bool,
-        typer.Option(
-            "--ipblock-selects-pods/--no-ipblock-selects-pods",
-            help="Does an ipBlock match pod addresses? Yes in TF (address groups) and the upstream e2e suite; "
-            "no in netpol-analyzer.",
-        ),
-    ] = True,
+        bool, typer.Option("--ipblock-selects-pods", help="An ipBlock matches pod addresses too, as in TF (address groups) and the upstream e2e suite. The default.")
+    ] = False,
+    ipblock_not_pods: Annotated[
+        bool, typer.Option("--no-ipblock-selects-pods", help="An ipBlock never matches a pod, as netpol-analyzer reads it.")
+    ] = False,
     host_network_as_pods: Annotated[
-        bool,
-        typer.Option(
-            "--host-network-as-pods/--host-network-as-nodes",
-            help="Is a hostNetwork pod an ordinary pod that policies select (netpol-analyzer), or its node's host stack, "
-            "which no NetworkPolicy restricts (TF)?",
-        ),
+        bool, typer.Option("--host-network-as-pods", help="A hostNetwork pod is an ordinary pod that policies select (netpol-analyzer).")
+    ] = False,
+    host_network_as_nodes: Annotated[
+        bool, typer.Option("--host-network-as-nodes", help="A hostNetwork pod is its node's host stack, which no NetworkPolicy restricts (TF). The default.")
     ] = False,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
 ) -> None:
-    """Allowed connections between workloads and outside address ranges, measured by sending packets through the dataplane: one line per pair, in netpol-analyzer's form and formats.
+    """Allowed connections between workloads and outside ranges, in netpol-analyzer's form.
+
+    Measured by sending packets through the dataplane: one line per pair, in netpol-analyzer's
+    formats.
 
     Each protocol's ports are cut at every boundary the policies name, and the outside address space at every ipBlock bound; one conversation (TCP handshake, or UDP/SCTP request and answer) per piece between every ordered pair. An outside range lying wholly inside cluster addresses cannot be probed and is left out (a note on stderr says so).
 
@@ -568,13 +639,27 @@ def connlist(
     _forwarding()
     as_json = output == ConnlistOutput.json
     with user_errors(as_json):
-        sim = load(file, seed, allow_outside, ipblock_selects_pods, host_network_as_pods)
+        if file is None:
+            raise InputError("connlist needs its input: -f (or --dirpath) a scenario, manifest file or directory", path="--dirpath")
+        for yes, no, names in ((ipblock_selects_pods, ipblock_not_pods, "--ipblock-selects-pods and --no-ipblock-selects-pods"), (host_network_as_pods, host_network_as_nodes, "--host-network-as-pods and --host-network-as-nodes")):
+            if yes and no:
+                raise InputError(f"{names} contradict each other: give one", path=names.split()[0])
+        sim = load(file, seed, allow_outside, not ipblock_not_pods, host_network_as_pods)
         result = measure_connlist(sim)
+        if focus:
+            result = result.focused([name for item in focus for name in item.split(",") if name])
+        text = result.render(output.value)
+        if out_file is not None:
+            try:
+                out_file.write_text(text)
+            except OSError as exc:
+                raise InputError(f"cannot write {out_file}: {exc.strerror}", path="--file") from None
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     if note := engine_note("+".join(sim.fabric.engines) or "none"):
         typer.echo(f"note: {note}", err=True)
-    typer.echo(result.render(output.value), nl=False)
+    if out_file is None:
+        typer.echo(text, nl=False)
 
 
 # --- warmup ----------------------------------------------------------------------------
@@ -583,14 +668,18 @@ def connlist(
 @app.command()
 def warmup(
     force: Annotated[bool, typer.Option("--force", help="Throw the compiled kernels away and compile them again.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The result as one JSON object.")] = False,
+    as_json: JsonFlag = False,
+    output: OutputOption = None,
 ) -> None:
-    """Compile the forwarding kernels now, once per install (for images, CI, a lab's machines),
-    and say how long it took. Later commands start compiled at once.
+    """Compile the forwarding kernels now, once per install.
+
+    For images, CI or a lab's machines: later commands start compiled at once. Says how
+    long it took.
 
     The kernels are kept in VRSIM_CACHE_DIR (else NUMBA_CACHE_DIR, else ~/.cache/vrsim), under a
     directory named after a hash of the kernel sources: a change to the dataplane compiles afresh.
     """
+    as_json = wants_json(as_json, output)
     import time
 
     from vrouter.dataplane import background_compile
@@ -628,7 +717,8 @@ def bench(
     rules: Annotated[int | None, typer.Option("--rules", min=1, max=100_000, help="NetworkPolicy rules in force for flow setups.")] = None,
     threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="Also measure this many nodes in parallel threads.")] = 1,
     seed: SeedOption = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="The numbers as one JSON object.")] = False,
+    as_json: JsonFlag = False,
+    output: OutputOption = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a chart of packets/s against active flows (PNG).")] = None,
     startup: Annotated[
         bool, typer.Option("--startup", help="Instead: how soon vrsim answers (--help, get, first and warm run, trace, compile), each in a fresh process with an empty cache (about a minute).")
@@ -637,9 +727,12 @@ def bench(
         Path | None, typer.Option("--scenario", help="With --startup: the scenario to run and trace (default: the article's namespace-isolation).", show_default=False)
     ] = None,
 ) -> None:
-    """Benchmark the forwarding core: packets/s, flow setups/s, LPM, ECMP balance, and the
-    same input through the plain-Python reference and against the machine's memory ceiling.
-    With --startup, the waits a new user meets instead."""
+    """Benchmark the forwarding core (packets/s, flow setups/s, LPM, ECMP balance).
+
+    The same input also goes through the plain-Python reference and is held against the
+    machine's memory ceiling. With --startup, the waits a new user meets instead.
+    """
+    as_json = wants_json(as_json, output)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     if startup:

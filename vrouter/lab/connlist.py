@@ -77,7 +77,7 @@ PROTOCOL_NAMES: dict[int, str] = {number: name for name, number in PROTOCOLS.ite
 MIN_PORT, MAX_PORT = 1, 65535
 ALL_ADDRESSES = (0, 0xFFFFFFFF)
 ALL_CONNECTIONS = "All Connections"
-FORMATS = ("txt", "json", "csv", "md")
+FORMATS = ("txt", "json", "csv", "md", "dot")
 #: probes per chunk, as a share of a node's flow table (each probe may hold 2 entries per node)
 FLOW_TABLE_SHARE = 0.2
 
@@ -330,6 +330,18 @@ class ConnList:
     def lines(self) -> list[str]:
         return [c.line() for c in self.connections]
 
+    def focused(self, workloads: Sequence[str]) -> "ConnList":
+        """Only the connections of these workloads (``name`` or ``ns/name``), as
+        netpol-analyzer's ``--focusworkload``."""
+        wanted = set(workloads)
+
+        def hit(label: str) -> bool:
+            name = label.split("[", 1)[0]
+            return name in wanted or name.rpartition("/")[2] in wanted
+
+        kept = [c for c in self.connections if hit(c.src) or hit(c.dst)]
+        return ConnList(kept, self.endpoints, self.port_pieces, self.probes, self.packets, self.seconds, self.unmeasured, self.notes)
+
     def render(self, fmt: str = "txt") -> str:
         """The list in one of netpol-analyzer's formats: txt, json, csv or md."""
         rows = [{"src": c.src, "dst": c.dst, "conn": c.conn} for c in self.connections]
@@ -346,7 +358,21 @@ class ConnList:
         if fmt == "md":
             head = ["| src | dst | conn |", "|-----|-----|------|"]
             return "\n".join(head + [f"| {r['src']} | {r['dst']} | {r['conn']} |" for r in rows]) + "\n"
+        if fmt == "dot":
+            return self.dot()
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+    def dot(self) -> str:
+        """Graphviz DOT: workloads (blue) and outside ranges (red), one edge per allowed
+        connection labelled with its ports — netpol-analyzer's ``-o dot`` drawing."""
+        names = sorted({c.src for c in self.connections} | {c.dst for c in self.connections})
+        lines = ["digraph {"]
+        for name in names:
+            color = "red2" if name.endswith("[External]") else "blue"
+            lines.append(f'\t{json.dumps(name)} [label={json.dumps(name)} color="{color}" fontcolor="{color}"]')
+        for c in self.connections:
+            lines.append(f'\t{json.dumps(c.src)} -> {json.dumps(c.dst)} [label={json.dumps(c.conn)} color="gold2" fontcolor="darkgreen"]')
+        return "\n".join([*lines, "}"]) + "\n"
 
 
 # --- the probes ---------------------------------------------------------------------------

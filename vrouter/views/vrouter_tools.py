@@ -48,8 +48,8 @@ def vif_counters(counters: "Counters", node: CompiledNode) -> dict[int, VifCount
     return {i: VifCounters(*(int(v) for v in counters.vifs[i])) for i in node.vifs if i < counters.vifs.shape[0]}
 
 
-def vif_list(node: CompiledNode, counters: dict[int, VifCounters] | None = None) -> str:
-    """``vif --list``."""
+def vif_list(node: CompiledNode, counters: dict[int, VifCounters] | None = None, indices: list[int] | None = None) -> str:
+    """``vif --list`` (or ``vif --get N``: only ``indices``)."""
     counters = counters or {}
     lines = [
         "Vrouter Interface Table",
@@ -57,7 +57,7 @@ def vif_list(node: CompiledNode, counters: dict[int, VifCounters] | None = None)
         "Flags: P=Policy, L3=Layer 3 enabled",
         "",
     ]
-    for index in sorted(node.vifs):
+    for index in sorted(node.vifs if indices is None else indices):
         vif = node.vifs[index]
         c = counters.get(index, VifCounters())
         kind = VIF_TYPE_NAMES[vif.type].capitalize()
