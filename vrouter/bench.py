@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from controlplane.config import ClusterConfig
+from controlplane.errors import InputError
+from vrouter.chi_square import chi_square
 from vrouter.dataplane.engine import forced
 from vrouter.dataplane.kernel import kernel
 from vrouter.dataplane.lpm import build_lpm, lpm_lookup_batch, lpm_nbytes
@@ -236,14 +238,6 @@ def memory_ceiling(nbytes: int, lookups: int, repeats: int, rng: np.random.Gener
     indices = rng.integers(0, table.shape[0], lookups)
     seconds = median_time(lambda: _gather(table, indices), repeats)
     return lookups / seconds
-
-
-def chi_square(counts: list[int]) -> tuple[float, float]:
-    """Chi-square statistic of counts against an even split, and its p-value."""
-    from scipy.stats import chisquare
-
-    result = chisquare(counts)
-    return float(result.statistic), float(result.pvalue)
 
 
 def _normalised(weights: list[float]) -> np.ndarray:
@@ -486,8 +480,6 @@ class Bench:
     def scenario_wall(self) -> float:
         """A whole ``vrsim run`` of the article's namespace-isolation scenario, as a user runs it."""
         scenario = default_scenario()
-        if not scenario.exists():
-            return float("nan")
         command = [*vrsim_command(), "run", str(scenario)]
         subprocess.run(command, capture_output=True, check=False)  # warm the cache
         times = []
@@ -539,7 +531,17 @@ def kernel_seconds_fresh(sim: Simulation, node: int, syns: np.ndarray, repeats: 
     return median_time(run, repeats)
 
 
+def require_matplotlib() -> None:
+    """Charts need the ``plot`` extra; say how to get it (before any long work starts)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError('--plot draws with matplotlib, which is not installed: pip install "vrsim[plot]"', path="--plot") from None
+
+
 def plot_curve(curve: list[tuple[int, float]], path: str) -> None:
+    """A PNG of packets/s against active flows (needs the ``plot`` extra: matplotlib)."""
+    require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")

@@ -37,11 +37,38 @@ ARTICLE_SCENARIO = Path("scenarios") / "article" / "namespace-isolation.yaml"
 
 def default_scenario() -> Path:
     """The article's namespace-isolation scenario: in the working directory (a clone of vrsim),
-    else beside the package (a source tree)."""
+    else beside the package (a source tree), else written out (an installed vrsim has no
+    ``scenarios/``): the same namespaces, pods and pings, in a temporary folder."""
     for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
         if (root / ARTICLE_SCENARIO).is_file():
             return root / ARTICLE_SCENARIO
-    return ARTICLE_SCENARIO
+    return write_isolation_scenario(Path(tempfile.mkdtemp(prefix="vrsim-bench-")))
+
+
+def write_isolation_scenario(directory: Path) -> Path:
+    """The article's ping test as a scenario file in ``directory``: a busybox in ``default``, in
+    a non-isolated and in an isolated namespace, and the four pings between them."""
+
+    def busybox(namespace: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "busybox", "namespace": namespace},
+                "spec": {"containers": [{"name": "busybox", "image": "busybox", "command": ["sleep", "3600"]}]}}
+
+    isolated = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns-isolated", "annotations": {"opencontrail.org/isolation": "true"}}}
+    plain = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns-non-isolated"}}
+    pings = [("ns-isolated", "ns-non-isolated", False), ("default", "ns-isolated", False), ("default", "ns-non-isolated", True), ("ns-non-isolated", "default", True)]
+    scenario = {
+        "apiVersion": "vrsim/v1",
+        "kind": "Scenario",
+        "metadata": {"name": "namespace-isolation"},
+        "steps": [
+            {"apply": "objects.yaml"},
+            *({"ping": {"from": f"{a}/busybox", "to": f"{b}/busybox"}, "expect": "reachable" if ok else {"reachable": False, "dropReason": "NoRoute"}} for a, b, ok in pings),
+        ],
+    }
+    (directory / "objects.yaml").write_text(yaml.safe_dump_all([isolated, plain, *(busybox(ns) for ns in ("default", "ns-isolated", "ns-non-isolated"))]))
+    path = directory / "namespace-isolation.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    return path
 
 # the targets a first minute is held to (issue: first answer in seconds)
 HELP_CPU_SECONDS = 0.3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -46,3 +47,14 @@ def test_startup_bench_refuses_a_scenario_it_cannot_use(tmp_path: Path, content:
         path.write_text(content)
     result = CliRunner().invoke(app, ["bench", "--startup", "--scenario", str(path)])
     assert result.exit_code == 2 and "scenario.yaml" in result.stdout + result.stderr
+
+
+def test_an_installed_vrsim_writes_its_bench_scenario(tmp_path: Path) -> None:
+    from vrouter.startup_bench import ARTICLE_SCENARIO, write_isolation_scenario
+
+    written = write_isolation_scenario(tmp_path)
+    article = Path(__file__).resolve().parents[2] / ARTICLE_SCENARIO
+    runs = [json.loads(CliRunner().invoke(app, ["run", str(p), "--json"]).stdout)["scenarios"][0] for p in (written, article)]
+    assert runs[0]["passed"] and runs[1]["passed"]
+    shape = [[(c["from"], c["to"], c["expected"], c["observed"]["reachable"]) for c in run["checks"]] for run in runs]
+    assert shape[0] == shape[1]  # the same pings with the same answers as the article's file

@@ -738,8 +738,11 @@ def bench(
     if startup:
         _startup_bench(scenario, as_json)
         return
-    from vrouter.bench import Bench, BenchSettings, plot_curve, settings_dict
+    from vrouter.bench import Bench, BenchSettings, plot_curve, require_matplotlib, settings_dict
 
+    if plot is not None:
+        with user_errors(as_json):
+            require_matplotlib()
     changes = {k: v for k, v in dict(flows=flows, packets=packets, backends=backends, nodes=nodes, vrfs=vrfs, routes=routes, rules=rules).items() if v is not None}
     settings = BenchSettings.quick(**changes) if quick else BenchSettings(**changes)
     settings.threads = threads
