@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pydantic
-from kubernetes.client import models as k8s_models
 
+from controlplane.k8s.api_models import api_models
 from controlplane.inet import KUBERNETES_PROTOCOLS
 from controlplane.k8s.manifests import Manifest
 from controlplane.tf.declared import TF_MODELS, parse_vn_ref
@@ -68,7 +68,7 @@ _TOLERATED_MISSING = {"name", "image"}
 
 def model_for(kind: str) -> type[pydantic.BaseModel] | None:
     entry = KUBERNETES_KINDS.get(kind)
-    return getattr(k8s_models, entry[1]) if entry else None
+    return getattr(api_models(), entry[1]) if entry else None
 
 
 def api_group(api_version: Any) -> str:
