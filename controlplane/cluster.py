@@ -23,6 +23,7 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from controlplane.progress import task
 from controlplane.config import ClusterConfig, NodeConfig
 from controlplane.errors import InputError, parse_path
 from controlplane.k8s.endpoints import EndpointsController
@@ -137,9 +138,11 @@ class Cluster:
             seen[key] = manifest
             ready.append((manifest, obj))
         self._trial_admission(ready)
-        for manifest, obj in ready:
-            notes.extend(self._ensure_namespace(obj))
-            self._put(manifest, obj)
+        with task(f"applying {len(ready)} object{'' if len(ready) == 1 else 's'}", total=len(ready)) as advance:
+            for manifest, obj in ready:
+                notes.extend(self._ensure_namespace(obj))
+                self._put(manifest, obj)
+                advance()
         self.notes.extend(notes)
         return notes
 

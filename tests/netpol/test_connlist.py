@@ -134,7 +134,7 @@ def test_md_is_a_table(minimal: ConnList) -> None:
 
 def test_an_unknown_format_is_refused(minimal: ConnList) -> None:
     with pytest.raises(ValueError, match="unknown format"):
-        minimal.render("dot")
+        minimal.render("svg")
 
 
 @pytest.mark.parametrize("fmt", ["txt", "json", "csv", "md"])
@@ -196,7 +196,7 @@ def test_invalid_input_exits_2(tmp_path: Path) -> None:
     result = invoke("-f", str(broken), "-o", "json")
     assert result.exit_code == 2
     assert "error" in json.loads(result.stdout)
-    assert invoke("-f", str(MINIMAL), "-o", "dot").exit_code == 2
+    assert invoke("-f", str(MINIMAL), "-o", "svg").exit_code == 2
 
 
 # --- statefulness and large runs -------------------------------------------------------

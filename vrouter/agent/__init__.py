@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controlplane.progress import task
 from controlplane.config import GATEWAY_NODE, ClusterConfig
 from controlplane.controller.intent import Intent
 from vrouter.agent.agent import Agent, CompiledNode, advertise
@@ -30,4 +31,9 @@ class AgentSet:
         self.agents = {name: self.agents.get(name) or Agent(name, self.book, self.fields) for name in present}
         labels = advertise(intent, self.agents)
         programs = ProgramArrays()
-        return {name: agent.compile(intent, labels, programs) for name, agent in self.agents.items()}
+        compiled = {}
+        with task("building the vRouters' tables", total=len(self.agents)) as advance:
+            for name, agent in self.agents.items():
+                compiled[name] = agent.compile(intent, labels, programs)
+                advance()
+        return compiled

@@ -1,7 +1,8 @@
 """What a command shows while the forwarding kernels compile, and which engine answered.
 
-A compile happens once per install and takes a while: on a terminal, a status line on stderr
-says what is going on and for how long, and a line after it says how long it took. Piped or
+A compile happens once per install and takes a while: on a terminal, a line of the command's
+progress display (vrouter.cli.progress) says what is going on and for how long, and a line
+after it says how long it took. Piped or
 redirected output gets neither (stdout stays the command's answer alone).
 """
 
@@ -12,23 +13,22 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from controlplane import progress
+
 COMPILED = "compiled"
 
 
 @contextmanager
 def compile_status(text: str) -> Iterator[None]:
-    """A spinner with the elapsed time on stderr while the block runs (terminals only)."""
-    if not sys.stderr.isatty():
+    """The wait, as a task of the command's progress display (terminals only, not with -q),
+    and how long it took."""
+    if not progress.active():
         yield
         return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
     start = time.perf_counter()
-    with Progress(SpinnerColumn(), TextColumn(text), TimeElapsedColumn(), console=console, transient=True):
+    with progress.task(text):
         yield
-    console.print(f"{text}: done in {time.perf_counter() - start:.0f} s", highlight=False)
+    sys.stderr.write(f"{text}: done in {time.perf_counter() - start:.0f} s\n")
 
 
 def use_compile_status() -> None:

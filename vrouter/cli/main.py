@@ -86,6 +86,7 @@ class Pick(str, Enum):
 
 PickOption = Annotated[Pick, typer.Option("--pick", help="A workload source: its first pod by name, or all of them.")]
 PortOption = Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535, help="The destination port (a service: its port, the first one if omitted).", show_default=False)]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
 AllowOutsideOption = Annotated[
     bool, typer.Option("--allow-outside", help="Let a scenario apply files outside its own folder.")
 ]
@@ -128,10 +129,13 @@ def root(
         fail(InputError(f"VRSIM_ENGINE={chosen!r}: use {', '.join(EngineChoice.__members__)}"))
 
 
-def _forwarding() -> None:
-    """For commands that forward packets: show a status line while the kernels compile."""
+def _forwarding(quiet: bool) -> None:
+    """For commands that forward packets: progress on a terminal (unless -q), the kernels'
+    compile among it."""
     from vrouter.cli.compile_status import use_compile_status
+    from vrouter.cli.progress import use_progress
 
+    use_progress(quiet)
     use_compile_status()
 
 
@@ -158,11 +162,14 @@ def get(
     output: Annotated[GetOutput, typer.Option("-o", "--output", help="table, wide, json, yaml or name.")] = GetOutput.table,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """List objects after the scenario's apply/delete steps, like kubectl get."""
     from vrouter.cli.get import requests, select, show
+    from vrouter.cli.progress import use_progress
     from vrouter.lab.sim import Simulation
 
+    use_progress(quiet)
     as_json = output in (GetOutput.json, GetOutput.yaml)
     with user_errors(as_json):
         wanted = requests(kind, names or [])
@@ -213,6 +220,7 @@ def vrouter(
     output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """What a node's vRouter holds, in the vRouter tools' layout (vif, rt, nh, mpls), and —
     after the scenario's checks have run — its flows and drop counters (flow, dropstats).
@@ -225,7 +233,7 @@ def vrouter(
     from vrouter.views import vrouter_tools as views
 
     as_json = wants_json(as_json, output)
-    _forwarding()
+    _forwarding(quiet)
     with user_errors(as_json):
         if family != "inet":
             raise InputError(f"--family {family}: only inet (IPv4) is simulated", path="--family")
@@ -343,6 +351,7 @@ def run(
     output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail (exit 1) on warnings too: ignored kinds, a scenario with no checks. For CI guards.")
     ] = False,
@@ -357,7 +366,7 @@ def run(
     from vrouter.lab.scenario import scenario_files
     from vrouter.lab.sim import Simulation
 
-    _forwarding()
+    _forwarding(quiet)
     results = []
     with user_errors(as_json):
         given = [*(scenarios or []), *(files or [])]
@@ -387,13 +396,13 @@ def run(
     raise typer.Exit(0 if passed and not (strict and warned) else 1)
 
 
-def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict) -> None:
+def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict, quiet: bool = False) -> None:
     from vrouter.lab.checks import run_check
     from vrouter.lab.scenario import parse_check
     from vrouter.lab.runner import engine_text
     from vrouter.lab.sim import Simulation
 
-    _forwarding()
+    _forwarding(quiet)
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
         step = parse_check(kind, spec)
@@ -431,11 +440,12 @@ def ping(
     output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
     pick: PickOption = Pick.first,
 ) -> None:
     """Ping once, ad hoc, after the scenario's apply/delete steps. Exit 0 reachable, 1 not."""
     as_json = wants_json(as_json, output)
-    _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count, "pick": pick.value})
+    _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count, "pick": pick.value}, quiet)
 
 
 @app.command()
@@ -450,6 +460,7 @@ def connect(
     output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
     pick: PickOption = Pick.first,
 ) -> None:
     """TCP handshakes (or UDP exchanges), ad hoc; shows which backends answered.
@@ -460,7 +471,7 @@ def connect(
     spec = {"from": source, "to": target, "protocol": proto.upper(), "flows": flows, "pick": pick.value}
     if port is not None:
         spec["port"] = port
-    _one_off(file, seed, allow_outside, as_json, "connect", spec)
+    _one_off(file, seed, allow_outside, as_json, "connect", spec, quiet)
 
 
 @app.command()
@@ -475,13 +486,14 @@ def http(
     output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """An HTTP request through an Ingress (Host/path pick the service), ad hoc."""
     as_json = wants_json(as_json, output)
     spec = {"from": source, "to": target, "path": path, "requests": requests}
     if host is not None:
         spec["host"] = host
-    _one_off(file, seed, allow_outside, as_json, "http", spec)
+    _one_off(file, seed, allow_outside, as_json, "http", spec, quiet)
 
 
 # --- reach -----------------------------------------------------------------------------
@@ -502,12 +514,13 @@ def reach(
     as_json: JsonFlag = False,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Pod × pod reachability measured by sending packets ('.' reachable, 'X' not)."""
     from vrouter.lab.reach import reachability
     from vrouter.lab.sim import Simulation
 
-    _forwarding()
+    _forwarding(quiet)
     as_json = as_json or output == ReachOutput.json
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
@@ -551,6 +564,7 @@ def trace(
     output: OutputOption = None,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """The path of one packet and its reply, stage by stage, on every node it crosses."""
     as_json = wants_json(as_json, output)
@@ -558,7 +572,7 @@ def trace(
     from vrouter.lab.runner import engine_text
     from vrouter.lab.sim import Simulation
 
-    _forwarding()
+    _forwarding(quiet)
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
         chosen = (proto or ("tcp" if port or ":" in target.removeprefix("fabric:") or target.startswith("service/") else "icmp")).lower()
@@ -623,6 +637,7 @@ def connlist(
     ] = False,
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Allowed connections between workloads and outside ranges, in netpol-analyzer's form.
 
@@ -636,7 +651,7 @@ def connlist(
     from vrouter.lab.connlist import connlist as measure_connlist
     from vrouter.lab.connlist import load
 
-    _forwarding()
+    _forwarding(quiet)
     as_json = output == ConnlistOutput.json
     with user_errors(as_json):
         if file is None:
@@ -686,7 +701,7 @@ def warmup(
     from vrouter.dataplane.kernel_cache import forget_kernels, kernel_directory, kernels_ready
     from vrouter.warmup import ready_stamp
 
-    _forwarding()
+    _forwarding(quiet=False)
     if force:
         forget_kernels()
     already = kernels_ready()

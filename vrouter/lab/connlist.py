@@ -66,6 +66,7 @@ from controlplane.config import GATEWAY_NODE
 from controlplane.errors import InputError
 from controlplane.inet import KUBERNETES_PROTOCOLS, TCP, ip_text, protocol_number
 from controlplane.k8s.workloads import workload_of
+from controlplane.progress import task
 from controlplane.tf.model import NetworkIpam, VirtualNetwork
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import VIF_CLIENT, VIF_FABRIC, VIF_HOST
@@ -566,12 +567,15 @@ def connlist(sim: Simulation) -> ConnList:
     settings = sim.scenario.cluster.vrouter
     size = max(64, int(settings.flowEntries * FLOW_TABLE_SHARE))
     packets = 0
-    for part in _chunks(len(probes), size):
-        chunk = probes[part]
-        packets += measure(sim, endpoints, chunk, sport)
-        probes[part] = chunk
-        if part.stop < len(probes):
-            sim.fabric.advance(settings.agingSeconds + 1)  # forget this chunk's flows
+    parts = list(_chunks(len(probes), size))
+    with task(f"connlist: {len(probes):,} probes", total=len(parts)) as advance:
+        for part in parts:
+            chunk = probes[part]
+            packets += measure(sim, endpoints, chunk, sport)
+            probes[part] = chunk
+            if part.stop < len(probes):
+                sim.fabric.advance(settings.agingSeconds + 1)  # forget this chunk's flows
+            advance()
     connections = summarize(endpoints, probes, pieces)
     if unmeasured:
         notes.append("outside ranges inside cluster addresses, so not probed: " + ", ".join(unmeasured))

@@ -18,6 +18,7 @@ import numpy as np
 
 from controlplane.inet import protocol_number
 from controlplane.errors import InputError
+from controlplane.progress import task
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP
 from vrouter.lab.traffic import FIRST_SOURCE_PORT, answers, resolve_source
@@ -91,20 +92,24 @@ def reachability(sim: Simulation, protocol: str = "icmp", port: int | None = Non
         if proto == PROTO_TCP:
             batch["tcp_flags"] = TCP_SYN
     fabric = sim.fabric
-    first = fabric.run(batch).packets
-    arrived = (first["outcome"] == DELIVERED) & (first["node"] == node[dst]) & (first["out_vif"] == vif[dst])
-    reached = np.zeros(len(src), bool)
-    if arrived.any():
-        second = fabric.run(answers(first[arrived], proto, TCP_SYN | TCP_ACK if proto == PROTO_TCP else 0)).packets
-        tags = second["tag"]
-        home = (second["outcome"] == DELIVERED) & (second["node"] == node[src[tags]]) & (second["out_vif"] == vif[src[tags]])
-        if proto == PROTO_TCP and home.any():
-            third = fabric.run(answers(second[home], proto, TCP_ACK)).packets
-            done = np.zeros(len(src), bool)
-            done[third["tag"][(third["outcome"] == DELIVERED) | (third["outcome"] == HOST)]] = True
-            reached[tags[home]] = done[tags[home]]
-        else:
-            reached[tags[home]] = True
+    with task(f"reach: {len(src):,} pairs", total=3 if proto == PROTO_TCP else 2) as advance:
+        first = fabric.run(batch).packets
+        advance()
+        arrived = (first["outcome"] == DELIVERED) & (first["node"] == node[dst]) & (first["out_vif"] == vif[dst])
+        reached = np.zeros(len(src), bool)
+        if arrived.any():
+            second = fabric.run(answers(first[arrived], proto, TCP_SYN | TCP_ACK if proto == PROTO_TCP else 0)).packets
+            advance()
+            tags = second["tag"]
+            home = (second["outcome"] == DELIVERED) & (second["node"] == node[src[tags]]) & (second["out_vif"] == vif[src[tags]])
+            if proto == PROTO_TCP and home.any():
+                third = fabric.run(answers(second[home], proto, TCP_ACK)).packets
+                advance()
+                done = np.zeros(len(src), bool)
+                done[third["tag"][(third["outcome"] == DELIVERED) | (third["outcome"] == HOST)]] = True
+                reached[tags[home]] = done[tags[home]]
+            else:
+                reached[tags[home]] = True
     matrix = np.eye(n, dtype=bool)
     matrix[src, dst] = reached
     return Reachability(pods, protocol.lower(), port, matrix)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.errors import InputError
+from controlplane.progress import task
 from vrouter.lab.checks import CheckResult, run_check
 from vrouter.lab.scenario import CheckStep
 from vrouter.lab.sim import Simulation
@@ -71,15 +72,17 @@ def engine_text(engines: Iterable[str]) -> str:
 def run_scenario(sim: Simulation) -> ScenarioResult:
     """Every step of the simulation's scenario in order; the checks' results."""
     results = []
-    for step in sim.scenario.steps:
-        if isinstance(step, CheckStep):
-            try:
-                results.append(run_check(sim, step))
-            except InputError as exc:
-                if exc.file is None and step.path:
-                    exc.under(step.path)  # `to` → `steps[5].ping.to`
-                raise exc.located(file=sim.scenario.file, line=step.line) from None
-        else:
-            sim.run_step(step)
+    with task(f"{sim.scenario.name}: steps", total=len(sim.scenario.steps)) as advance:
+        for step in sim.scenario.steps:
+            if isinstance(step, CheckStep):
+                try:
+                    results.append(run_check(sim, step))
+                except InputError as exc:
+                    if exc.file is None and step.path:
+                        exc.under(step.path)  # `to` → `steps[5].ping.to`
+                    raise exc.located(file=sim.scenario.file, line=step.line) from None
+            else:
+                sim.run_step(step)
+            advance()
     scenario = sim.scenario
     return ScenarioResult(scenario.name, scenario.file, scenario.description, results, list(sim.notes))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from controlplane.cluster import Cluster
 from controlplane.config import ClusterConfig
+from controlplane.progress import task
 from controlplane.errors import InputError
 from vrouter.lab.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, WaitStep, load_scenario
 
@@ -81,7 +82,8 @@ class Simulation:
     def intent(self) -> Intent:
         """The controller's view of the current configuration (recomputed after changes)."""
         if self._intent is None or self._changed():
-            self._intent = self.controller.compute(self.cluster.config)
+            with task("computing what TF builds"):
+                self._intent = self.controller.compute(self.cluster.config)
             self._compiled = None
             self._version = self.cluster.store.version
         return self._intent
