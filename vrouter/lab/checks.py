@@ -29,6 +29,7 @@ from controlplane.inet import ip_int, protocol_number
 from controlplane.tf import model as tf
 from controlplane.tf.haproxy import choose_pool
 from vrouter.dataplane.packets import same_reason
+from vrouter.tabular import Tabular
 from vrouter.lab.conversation import Conversation, converse, merged
 from vrouter.lab.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
 from vrouter.lab.sim import Simulation
@@ -37,8 +38,11 @@ from vrouter.lab.workload_names import pods_named
 from vrouter.lab.traffic import Source, Target, Unrealised, backend_endpoints, is_outside, node_name, pods_by_vif, resolve_source, resolve_target, service_pods
 
 
+CHECK_COLUMNS = ["step", "kind", "from", "to", "expected", "reachable", "refused", "sent", "received", "dropReason", "dropNode", "backends", "passed"]
+
+
 @dataclass
-class CheckResult:
+class CheckResult(Tabular):
     step: int
     kind: str
     source: str
@@ -60,6 +64,13 @@ class CheckResult:
             "observed": self.observed,
             "passed": self.passed,
         }
+
+    columns = CHECK_COLUMNS
+
+    def records(self) -> list[dict[str, Any]]:
+        """One flat row: the check, what it observed, the verdict (for pandas, notebooks)."""
+        row = {"step": self.step, "kind": self.kind, "from": self.source, "to": self.target, "expected": self.expected, "passed": self.passed}
+        return [row | {k: self.observed.get(k) for k in CHECK_COLUMNS if k not in row}]
 
 
 def imbalance(backends: Counter, expected: list[str]) -> float:

@@ -72,6 +72,7 @@ from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_bat
 from vrouter.dataplane.tables import VIF_CLIENT, VIF_FABRIC, VIF_HOST
 from vrouter.lab.traffic import fabric_label, resolve_source
 from vrouter.lab.sim import Simulation
+from vrouter.tabular import Tabular
 
 PROTOCOLS: dict[str, int] = {name: protocol_number(name) for name in KUBERNETES_PROTOCOLS}  # as netpol-analyzer names them
 PROTOCOL_NAMES: dict[int, str] = {number: name for name, number in PROTOCOLS.items()}
@@ -315,7 +316,7 @@ class Connection:
 
 
 @dataclass
-class ConnList:
+class ConnList(Tabular):
     """The measured connectivity, the probes behind it, and what could not be measured."""
 
     connections: list[Connection]
@@ -328,8 +329,14 @@ class ConnList:
     unmeasured: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    columns = ["src", "dst", "conn"]
+
     def lines(self) -> list[str]:
         return [c.line() for c in self.connections]
+
+    def records(self) -> list[dict[str, Any]]:
+        """One row per allowed connection: src, dst, conn (netpol-analyzer's columns)."""
+        return [{"src": c.src, "dst": c.dst, "conn": c.conn} for c in self.connections]
 
     def focused(self, workloads: Sequence[str]) -> "ConnList":
         """Only the connections of these workloads (``name`` or ``ns/name``), as

@@ -23,10 +23,11 @@ from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_bat
 from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP
 from vrouter.lab.traffic import FIRST_SOURCE_PORT, answers, resolve_source
 from vrouter.lab.sim import Simulation
+from vrouter.tabular import Tabular
 
 
 @dataclass
-class Reachability:
+class Reachability(Tabular):
     pods: list[str]
     protocol: str
     port: int | None
@@ -44,6 +45,16 @@ class Reachability:
             label = name if short else f"{i} {name}"
             rows.append([label, *("." if self.matrix[i, j] else "X" for j in range(len(self.pods)))])
         return header, rows
+
+    columns = ["from", "to", "reachable"]
+
+    @property
+    def caption(self) -> str:
+        return f"{self.protocol}{'/' + str(self.port) if self.port else ''}: {int(self.matrix.sum()) - len(self.pods)}/{len(self.pods) * (len(self.pods) - 1)} pairs reachable"
+
+    def records(self) -> list[dict[str, Any]]:
+        """One row per ordered pair of different pods."""
+        return [{"from": a, "to": b, "reachable": bool(self.matrix[i, j])} for i, a in enumerate(self.pods) for j, b in enumerate(self.pods) if i != j]
 
     def to_json(self) -> dict[str, Any]:
         return {

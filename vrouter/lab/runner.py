@@ -14,13 +14,14 @@ from typing import Any
 
 from controlplane.errors import InputError
 from controlplane.progress import task
-from vrouter.lab.checks import CheckResult, run_check
+from vrouter.tabular import Tabular
+from vrouter.lab.checks import CHECK_COLUMNS, CheckResult, run_check
 from vrouter.lab.scenario import CheckStep
 from vrouter.lab.sim import Simulation
 
 
 @dataclass
-class ScenarioResult:
+class ScenarioResult(Tabular):
     """A scenario's checks and the packet counters of all of them together."""
 
     name: str
@@ -29,9 +30,19 @@ class ScenarioResult:
     checks: list[CheckResult]
     notes: list[str] = field(default_factory=list)  # what applying it said: ignored kinds, created namespaces
 
+    columns = CHECK_COLUMNS
+
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+    @property
+    def caption(self) -> str:
+        return f"{self.name}: {'passed' if self.passed else 'FAILED'}, {sum(c.passed for c in self.checks)}/{len(self.checks)} checks"
+
+    def records(self) -> list[dict[str, Any]]:
+        """One row per check (``pandas.DataFrame(result.records())``)."""
+        return [row for check in self.checks for row in check.records()]
 
     def counters(self) -> dict[str, Any]:
         """injected = delivered + dropped, over every packet every check sent; and

@@ -15,10 +15,13 @@ from controlplane.errors import InputError
 from controlplane.k8s.workloads import controller_of, owned_by, pods_of
 from controlplane.tf import model as tf
 from controlplane.tf.model import TFObject, fq_str
+from vrouter.tabular import Tabular
 
 
 @dataclass
-class Listing:
+class Listing(Tabular):
+    """A ``vrsim get`` answer: the table (and its wide columns) and the objects behind it."""
+
     columns: list[str]
     rows: list[list[str]]
     wide_columns: list[str] = field(default_factory=list)
@@ -27,6 +30,11 @@ class Listing:
     kubernetes: bool = True
     resource: str = ""  # what ``-o name`` prints before the slash (kubectl's: ``pod``, ``deployment.apps``)
     namespaced: bool = True
+
+    def records(self) -> list[dict[str, Any]]:
+        """One row per object, wide columns included."""
+        wide = self.wide_rows or [[] for _ in self.rows]
+        return [dict(zip([*self.columns, *self.wide_columns], [*row, *extra], strict=False)) for row, extra in zip(self.rows, wide, strict=True)]
 
     def names(self) -> list[str]:
         """Each row's object name (a TF object's full fq_name)."""
