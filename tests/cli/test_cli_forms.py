@@ -103,3 +103,19 @@ def test_connlist_netpol_analyzer_forms(tmp_path: Path) -> None:
     _, dot, _ = invoke("connlist", "-f", POLICY, "-o", "dot")
     assert dot.startswith("digraph {") and dot.count(" -> ") == len(everything.splitlines())
     assert '"shop/backend[Pod]" -> "shop/db[Pod]" [label="TCP 5432"' in dot
+
+
+def test_bench_plot_without_the_plot_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # as if not installed
+    code, out, err = invoke("bench", "--quick", "--plot", str(tmp_path / "curve.png"))
+    assert code == 2 and 'pip install "vrsim[plot]"' in err + out
+    assert not (tmp_path / "curve.png").exists()
+
+
+def test_the_core_install_needs_neither_scipy_nor_matplotlib() -> None:
+    import tomllib
+
+    project = tomllib.loads((ARTICLE.parents[1] / "pyproject.toml").read_text())["project"]
+    core = " ".join(project["dependencies"]).lower()
+    assert "scipy" not in core and "matplotlib" not in core
+    assert any("matplotlib" in d for d in project["optional-dependencies"]["plot"])
