@@ -1,7 +1,8 @@
-"""How ``--help`` shows options: a flag takes no value, so it shows no ``<bool>`` placeholder.
+"""How ``--help`` shows parameters: a flag takes no value, so it shows no ``<bool>``
+placeholder, and an argument is described by its name and help, not ``<list[Path]>``.
 
-typer (0.2x) prints every option's type after its name; for a flag that reads as if it
-wanted a value (``--json <bool>``). The one change is made here, at import, so every
+typer (0.2x) prints every parameter's Python type after its name; for a flag that reads as
+if it wanted a value (``--json <bool>``). The change is made here, at import, so every
 command's help follows it.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from typer.core import TyperOption
+from typer.core import TyperArgument, TyperOption
 
 _display_type = TyperOption.display_type_rich
 
@@ -19,3 +20,10 @@ def _display_type_without_flags(self: TyperOption, ctx: Any) -> str | None:
 
 
 TyperOption.display_type_rich = _display_type_without_flags  # type: ignore[method-assign]
+
+
+def _no_argument_type(self: TyperArgument, ctx: Any) -> str | None:
+    return None
+
+
+TyperArgument.display_type_rich = _no_argument_type  # type: ignore[method-assign]

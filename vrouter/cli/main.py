@@ -62,7 +62,7 @@ ScenarioOption = Annotated[
     typer.Option("-f", "--file", help="A scenario file, or a manifest file or directory.", show_default=False),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed for names, ClusterIPs and flows.")]
-SourceArgument = Annotated[str, typer.Argument(help="ns/pod, deployment/ns/name (or another workload), node/NAME, external, fabric:IP or an address.")]
+SourceArgument = Annotated[str, typer.Argument(help="ns/pod, deployment/ns/name (or another workload), node/NAME, external, fabric:IP or an address.", metavar="SOURCE")]
 
 
 class Output(str, Enum):
@@ -149,10 +149,11 @@ def get(
             "(serviceaccounts, configmaps...), or a TF kind: projects, vns, ipams, policies, sgs, vms, vmis, iips, fips, "
             "fip-pools, lbs, listeners, pools, members, vrouters, tags, vrfs.",
             show_default=False,
+            metavar="KIND",
         ),
     ],
     file: ScenarioOption,
-    names: Annotated[list[str] | None, typer.Argument(help="Only these objects (or more KIND/NAME).", show_default=False)] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Only these objects (or more KIND/NAME).", show_default=False, metavar="NAME")] = None,
     namespace: Annotated[str | None, typer.Option("-n", "--namespace", help="Only this namespace (TF objects: this namespace's project).")] = None,
     all_namespaces: Annotated[bool, typer.Option("-A", "--all-namespaces", help="Every namespace.")] = False,
     selector: Annotated[
@@ -201,14 +202,14 @@ def resolve_vrf(node: CompiledNode, vrf: str) -> int:
 
 @app.command()
 def vrouter(
-    node: Annotated[str, typer.Argument(help="The compute node (or fabric-gateway).")],
+    node: Annotated[str, typer.Argument(help="The compute node (or fabric-gateway).", metavar="NODE")],
     tool: Annotated[
         VRouterTool,
-        typer.Argument(help="vif (--list), rt (--dump), nh (--list/--get), mpls (--dump), flow (-l), dropstats."),
+        typer.Argument(help="vif (--list), rt (--dump), nh (--list/--get), mpls (--dump), flow (-l), dropstats.", metavar="TOOL"),
     ],
     file: ScenarioOption,
     value: Annotated[
-        str | None, typer.Argument(help="As the tools take it: rt --dump VRF, nh --get ID, vif --get ID.", show_default=False)
+        str | None, typer.Argument(help="As the tools take it: rt --dump VRF, nh --get ID, vif --get ID.", show_default=False, metavar="VALUE")
     ] = None,
     vrf: Annotated[str | None, typer.Option("--vrf", help="rt: the VRF, by number or VN name.")] = None,
     nh_id: Annotated[int | None, typer.Option("--id", help="nh: one nexthop (nh --get).")] = None,
@@ -344,9 +345,9 @@ def print_scenario(result: ScenarioResult) -> None:
 def run(
     scenarios: Annotated[
         list[Path] | None,
-        typer.Argument(help="Scenario files, directories of them (run in name order), or manifest files/directories.", show_default=False, metavar="SCENARIO..."),
+        typer.Argument(help="Scenario files, directories of them (run in name order), or manifest files/directories.", show_default=False, metavar="SCENARIO"),
     ] = None,
-    files: Annotated[list[Path] | None, typer.Option("-f", "--file", help="A scenario (or manifests) to run, as the other commands take it; repeatable.", show_default=False)] = None,
+    files: Annotated[list[Path] | None, typer.Option("-f", "--file", help="A scenario (or manifests) to run, as the other commands take it; repeatable.", show_default=False, metavar="PATH")] = None,
     as_json: JsonFlag = False,
     output: OutputOption = None,
     seed: SeedOption = 0,
@@ -433,7 +434,7 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
 @app.command()
 def ping(
     source: SourceArgument,
-    target: Annotated[str, typer.Argument(help="ns/pod, service/ns/name, node/NAME, external, an address, ...")],
+    target: Annotated[str, typer.Argument(help="ns/pod, deployment/ns/name, service/ns/name, node/NAME, external, an address, ...", metavar="TARGET")],
     file: ScenarioOption,
     count: Annotated[int, typer.Option("--count", "-c", min=1, max=100_000, help="Echo requests.")] = 3,
     as_json: JsonFlag = False,
@@ -451,7 +452,7 @@ def ping(
 @app.command()
 def connect(
     source: SourceArgument,
-    target: Annotated[str, typer.Argument(help="service/ns/name, ns/pod, ADDRESS:PORT, ...")],
+    target: Annotated[str, typer.Argument(help="service/ns/name, ns/pod, deployment/ns/name, node/NAME:NODEPORT, ADDRESS:PORT, ...", metavar="TARGET")],
     file: ScenarioOption,
     port: PortOption = None,
     proto: Annotated[str, typer.Option("--proto", help="tcp, udp or sctp.")] = "tcp",
@@ -476,8 +477,8 @@ def connect(
 
 @app.command()
 def http(
-    source: Annotated[str, typer.Argument(help="ns/pod, node/NAME, external or fabric:IP.")],
-    target: Annotated[str, typer.Argument(help="ingress/ns/name, service/ns/name or ADDRESS:PORT.")],
+    source: Annotated[str, typer.Argument(help="ns/pod, node/NAME, external or fabric:IP.", metavar="SOURCE")],
+    target: Annotated[str, typer.Argument(help="ingress/ns/name, service/ns/name or ADDRESS:PORT.", metavar="TARGET")],
     file: ScenarioOption,
     host: Annotated[str | None, typer.Option("--host", help="The Host header.")] = None,
     path: Annotated[str, typer.Option("--path", help="The request path.")] = "/",
@@ -556,7 +557,7 @@ def reach(
 @app.command()
 def trace(
     source: SourceArgument,
-    target: Annotated[str, typer.Argument(help="ns/pod, service/ns/name, node/NAME, external, ADDRESS[:PORT], ...")],
+    target: Annotated[str, typer.Argument(help="ns/pod, service/ns/name, node/NAME, external, ADDRESS[:PORT], ...", metavar="TARGET")],
     file: ScenarioOption,
     port: PortOption = None,
     proto: Annotated[str, typer.Option("--proto", help="icmp, tcp, udp or sctp (default: icmp, or tcp with a port).")] = "",
@@ -621,7 +622,7 @@ def connlist(
     ] = None,
     focus: Annotated[
         list[str] | None,
-        typer.Option("--focusworkload", help="Only connections of these workloads (name or ns/name; comma-separated or repeated).", show_default=False),
+        typer.Option("--focusworkload", help="Only connections of these workloads (name or ns/name; comma-separated or repeated).", show_default=False, metavar="WORKLOAD"),
     ] = None,
     ipblock_selects_pods: Annotated[
         bool, typer.Option("--ipblock-selects-pods", help="An ipBlock matches pod addresses too, as in TF (address groups) and the upstream e2e suite. The default.")
