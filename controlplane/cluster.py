@@ -42,7 +42,7 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CLUSTER_SCOPED_IGNORED = {
     "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume", "StorageClass",
     "PriorityClass", "IngressClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
-    "APIService", "RuntimeClass", "CSIDriver", "PodSecurityPolicy",
+    "APIService", "RuntimeClass", "CSIDriver", "PodSecurityPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy",
 }
 
 #: what `kubectl delete`/`get` accept for each kind (singular, plural, short names)
@@ -118,7 +118,11 @@ class Cluster:
             if not is_supported(manifest):
                 meta = manifest.obj.get("metadata")
                 name = meta.get("name", "(unnamed)") if isinstance(meta, dict) else "(unnamed)"
-                notes.append(f"{_where(manifest)}: {manifest.kind} {name} ignored (not a kind the network simulation uses)")
+                if manifest.kind in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy"):
+                    why = "not realised by Tungsten Fabric, which has no code for it; it counts in the intent view: vrsim connlist --intent"
+                else:
+                    why = "not a kind the network simulation uses"
+                notes.append(f"{_where(manifest)}: {manifest.kind} {name} ignored ({why})")
                 if isinstance(meta, dict) and isinstance(meta.get("name"), str):
                     # kept as written, for `vrsim get serviceaccounts` and the like
                     kept = copy.deepcopy(manifest.obj)

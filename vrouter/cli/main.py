@@ -620,6 +620,9 @@ def connlist(
     out_file: Annotated[
         Path | None, typer.Option("--file", help="Write the output to this file (netpol-analyzer's --file); -f stays the input.", show_default=False)
     ] = None,
+    intent: Annotated[
+        bool, typer.Option("--intent", help="What Kubernetes says is allowed (NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, Ingress exposure), evaluated, not measured: netpol-analyzer's reading.")
+    ] = False,
     focus: Annotated[
         list[str] | None,
         typer.Option("--focusworkload", help="Only connections of these workloads (name or ns/name; comma-separated or repeated).", show_default=False, metavar="WORKLOAD"),
@@ -660,8 +663,8 @@ def connlist(
         for yes, no, names in ((ipblock_selects_pods, ipblock_not_pods, "--ipblock-selects-pods and --no-ipblock-selects-pods"), (host_network_as_pods, host_network_as_nodes, "--host-network-as-pods and --host-network-as-nodes")):
             if yes and no:
                 raise InputError(f"{names} contradict each other: give one", path=names.split()[0])
-        sim = load(file, seed, allow_outside, not ipblock_not_pods, host_network_as_pods)
-        result = measure_connlist(sim)
+        sim = load(file, seed, allow_outside, not ipblock_not_pods, host_network_as_pods or intent)
+        result = measure_connlist(sim, intent=intent)
         if focus:
             result = result.focused([name for item in focus for name in item.split(",") if name])
         text = result.render(output.value)

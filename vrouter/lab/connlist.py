@@ -70,8 +70,11 @@ from controlplane.progress import task
 from controlplane.tf.model import NetworkIpam, VirtualNetwork
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import VIF_CLIENT, VIF_FABRIC, VIF_HOST
+from vrouter.lab.exposure import measured_exposure
 from vrouter.lab.traffic import fabric_label, resolve_source
 from vrouter.lab.sim import Simulation
+from vrouter.intent import ADMIN_KINDS, INGRESS_CONTROLLER, Intent, admin_networks, admin_port_cuts, exposure
+from vrouter.reference.netpol import Pod
 from vrouter.tabular import Tabular
 
 PROTOCOLS: dict[str, int] = {name: protocol_number(name) for name in KUBERNETES_PROTOCOLS}  # as netpol-analyzer names them
@@ -142,10 +145,14 @@ def _rules(policy: Mapping[str, Any], direction: str) -> list[Mapping[str, Any]]
     return list((policy.get("spec") or {}).get(direction) or [])
 
 
-def address_pieces(policies: Sequence[Mapping[str, Any]], direction: str) -> list[Range]:
-    """The outside address space cut at every ipBlock of ``direction`` (ingress: sources)."""
+def address_pieces(policies: Sequence[Mapping[str, Any]], direction: str, blocks: Sequence[Mapping[str, Any]] = ()) -> list[Range]:
+    """The outside address space cut at every ipBlock of ``direction`` (ingress: sources),
+    and at the extra ``blocks`` (the admin policies' egress networks, in the intent view)."""
     peers_key = "from" if direction == "ingress" else "to"
     cuts: set[int] = set()
+    for block in blocks:
+        for lo, hi in ipblock_ranges(block):
+            cuts.update((lo, hi + 1))
     for policy in policies:
         for rule in _rules(policy, direction):
             for peer in rule.get(peers_key) or ():
@@ -165,12 +172,13 @@ def container_ports(pod: Mapping[str, Any]) -> list[tuple[str, int, str]]:
     return out
 
 
-def port_pieces(policies: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]) -> dict[str, list[Range]]:
-    """Each protocol's ports 1-65535 cut at every boundary the policies mention.
+def port_pieces(policies: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]], extra: Mapping[str, Iterable[int]] | None = None) -> dict[str, list[Range]]:
+    """Each protocol's ports 1-65535 cut at every boundary the policies mention (and at the
+    ``extra`` cuts: the admin policies' ports, in the intent view).
 
     Named ports cut at the number they resolve to on every pod that names it so.
     """
-    cuts: dict[str, set[int]] = {name: set() for name in PROTOCOLS}
+    cuts: dict[str, set[int]] = {name: set((extra or {}).get(name, ())) for name in PROTOCOLS}
     named = [port for pod in pods for port in container_ports(pod)]
     for policy in policies:
         for direction in ("ingress", "egress"):
@@ -541,25 +549,42 @@ def load(path: str | Path, seed: int = 0, allow_outside: bool = False, ipblock_s
     return sim.build()
 
 
-def connlist(sim: Simulation) -> ConnList:
-    """Measure the allowed connectivity of a built simulation (see the module's docstring)."""
+def admin_policies(sim: Simulation) -> list[dict[str, Any]]:
+    """The AdminNetworkPolicies and BaselineAdminNetworkPolicy applied (TF realises neither)."""
+    return [obj for (kind, _, _), obj in sorted(sim.cluster.ignored.items()) if kind in ADMIN_KINDS]
+
+
+def connlist(sim: Simulation, intent: bool = False) -> ConnList:
+    """Measure the allowed connectivity of a built simulation (see the module's docstring);
+    with ``intent``, evaluate Kubernetes' meaning instead (:mod:`vrouter.intent`), with the
+    admin policies and the Ingress exposure lines."""
     started = time.perf_counter()
     store = sim.cluster.store
     policies = store.list("NetworkPolicy")
     pods = store.list("Pod")
+    admin = admin_policies(sim)
     notes: list[str] = []
     unmeasured: list[str] = []
-    pieces = port_pieces(policies, pods)
+    named = [port for pod in pods for port in container_ports(pod)]
+    pieces = port_pieces(policies, pods, admin_port_cuts(admin, named) if intent else None)
     gateway_node = sim.nodes[GATEWAY_NODE]
     client_vif = next(i for i, v in gateway_node.vifs.items() if v.type == VIF_CLIENT)
     gateway = (gateway_node.index, client_vif)
-    taken = cluster_ranges(sim)
+    taken = [] if intent else cluster_ranges(sim)  # the intent view probes no packet
 
     pod_ends = workloads(sim, notes)
     sources = outside(address_pieces(policies, "ingress"), taken, gateway, unmeasured)
-    targets = outside(address_pieces(policies, "egress"), taken, gateway, unmeasured)
+    targets = outside(address_pieces(policies, "egress", admin_networks(admin) if intent else ()), taken, gateway, unmeasured)
     endpoints = [*pod_ends, *sources, *targets]
     probes = plan_probes(len(pod_ends), len(sources), len(targets), pieces)
+    routes = [o for (kind, _, _), o in sorted(sim.cluster.ignored.items()) if kind == "Route"]
+    if intent:
+        objects = [*store.list("Namespace"), *pods, *policies, *admin]
+        evaluate(Intent(objects), store, endpoints, probes)
+        connections = summarize(endpoints, probes, pieces) + exposure_lines(pod_ends, intended_exposure(store, objects, routes))
+        return ConnList(connections, endpoints, pieces, probes, 0, time.perf_counter() - started, [], notes)
+    for policy in admin:
+        notes.append(f"{policy['kind']} {policy['metadata']['name']} is not realised by Tungsten Fabric (no TF code reads it): it counts in the intent view only (connlist --intent)")
     # two host-network workloads on one node share its host stack: their traffic never
     # reaches the vRouter, so there is nothing to measure between them
     host = np.array([e.host for e in endpoints], bool)
@@ -583,10 +608,47 @@ def connlist(sim: Simulation) -> ConnList:
             if part.stop < len(probes):
                 sim.fabric.advance(settings.agingSeconds + 1)  # forget this chunk's flows
             advance()
-    connections = summarize(endpoints, probes, pieces)
+    connections = summarize(endpoints, probes, pieces) + exposure_lines(pod_ends, measured_exposure(sim, routes, notes))
     if unmeasured:
         notes.append("outside ranges inside cluster addresses, so not probed: " + ", ".join(unmeasured))
     return ConnList(connections, endpoints, pieces, probes, packets, time.perf_counter() - started, unmeasured, notes)
+
+
+def evaluate(intent: Intent, store: Any, endpoints: Sequence[Endpoint], probes: np.ndarray) -> None:
+    """The intent view's verdict for every probe (no packet is sent)."""
+    ends: list[Pod | str] = []
+    for end in endpoints:
+        if end.external is not None:
+            ends.append(ip_text(end.ip))
+        else:
+            namespace, _, name = (end.pod or "").partition("/")
+            ends.append(Pod.from_object(store.get("Pod", namespace, name)))
+    with task(f"connlist --intent: {len(probes):,} probes", total=len(probes)) as advance:
+        for i, (src, dst, proto, port) in enumerate(zip(probes["src"].tolist(), probes["dst"].tolist(), probes["proto"].tolist(), probes["port"].tolist(), strict=True)):
+            probes["allowed"][i] = intent.allowed(ends[src], ends[dst], PROTOCOL_NAMES[proto], port)
+            advance()
+
+
+def intended_exposure(store: Any, objects: Sequence[Mapping[str, Any]], routes: Sequence[Mapping[str, Any]] = ()) -> list[tuple[str, str, int]]:
+    """What Ingresses (and Routes) expose, where the pod's ingress side admits the controller
+    (:data:`vrouter.intent.INGRESS_CONTROLLER`)."""
+    intent = Intent(objects)
+    out = []
+    for pod_name, protocol, port in exposure([*objects, *store.list("Ingress"), *store.list("Service"), *routes]):
+        namespace, _, name = pod_name.partition("/")
+        if intent.direction(Pod.from_object(store.get("Pod", namespace, name)), INGRESS_CONTROLLER, protocol, port, egress=False):
+            out.append((pod_name, protocol, port))
+    return out
+
+
+def exposure_lines(workloads_: Sequence[Endpoint], exposed: Sequence[tuple[str, str, int]]) -> list[Connection]:
+    """``{ingress-controller} => workload : ports``, one line per workload exposed."""
+    label_of = {pod: end.label for end in workloads_ for pod in end.pods}
+    sets: dict[str, dict[str, list[Range]]] = {}
+    for pod_name, protocol, port in exposed:
+        if pod_name in label_of:
+            sets.setdefault(label_of[pod_name], {}).setdefault(protocol, []).append((port, port))
+    return [Connection("{ingress-controller}", label, connection_text({p: merge_ranges(r) for p, r in s.items()})) for label, s in sorted(sets.items())]
 
 
 def summarize(endpoints: Sequence[Endpoint], probes: np.ndarray, pieces: Mapping[str, Sequence[Range]]) -> list[Connection]:

@@ -276,12 +276,12 @@ RESOURCE_NAMES = {
     "EndpointSlice": "endpointslice.discovery.k8s.io",
 }
 #: kubectl's short names of common kinds the simulation ignores
-IGNORED_SHORT_NAMES = {"sa": "ServiceAccount", "cm": "ConfigMap", "pvc": "PersistentVolumeClaim", "pv": "PersistentVolume", "hpa": "HorizontalPodAutoscaler", "pdb": "PodDisruptionBudget", "crd": "CustomResourceDefinition", "sc": "StorageClass"}
+IGNORED_SHORT_NAMES = {"anp": "AdminNetworkPolicy", "banp": "BaselineAdminNetworkPolicy", "sa": "ServiceAccount", "cm": "ConfigMap", "pvc": "PersistentVolumeClaim", "pv": "PersistentVolume", "hpa": "HorizontalPodAutoscaler", "pdb": "PodDisruptionBudget", "crd": "CustomResourceDefinition", "sc": "StorageClass"}
 #: Kubernetes kinds the simulation ignores but lists (empty until one is applied), as kubectl names them
 IGNORED_KINDS = (
-    "ServiceAccount", "ConfigMap", "Secret", "PersistentVolumeClaim", "PersistentVolume", "StorageClass", "Role",
+    "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ServiceAccount", "ConfigMap", "Secret", "PersistentVolumeClaim", "PersistentVolume", "StorageClass", "Role",
     "RoleBinding", "ClusterRole", "ClusterRoleBinding", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-    "CustomResourceDefinition", "LimitRange", "ResourceQuota", "PriorityClass", "IngressClass",
+    "CustomResourceDefinition", "LimitRange", "ResourceQuota", "PriorityClass", "IngressClass", "Route",
 )
 
 # --- TF objects -------------------------------------------------------------------------
