@@ -106,8 +106,11 @@ def owner_chain(store: ObjectStore, pod: Obj) -> list[tuple[str, str]]:
 
 def workload_of(store: ObjectStore, pod: Obj) -> tuple[str, str]:
     """(name, kind) of the workload a pod belongs to: the top of its chain of controllers
-    (a bare pod is itself)."""
+    (a bare pod is itself). A pod a Node owns (a static pod: etcd, kube-apiserver) is its
+    own workload, as netpol-analyzer names it — the node is no workload."""
     chain = owner_chain(store, pod)
+    if chain and chain[0][0] == "Node":
+        chain = []
     kind, name = chain[-1] if chain else ("Pod", pod["metadata"]["name"])
     return name, kind
 

@@ -24,6 +24,7 @@ from vrouter.lab.connlist import (
     probe_address,
 )
 from controlplane.k8s.workloads import workload_of
+from vrouter.lab.sim import Simulation
 from vrouter.reference.netpol import NetworkPolicies
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "netpol-analyzer" / "cases"
@@ -221,3 +222,21 @@ def test_chunks_that_fit_small_flow_tables_give_the_same_answer(tmp_path: Path) 
     result = connlist(load(scenario, ipblock_selects_pods=False))
     assert len(result.probes) > 2 * 4096 * 0.2  # three chunks
     assert set(result.lines()) == {line for line in (case / "expected_connlist.txt").read_text().splitlines() if line}
+
+
+def test_pods_a_node_owns_are_each_their_own_workload() -> None:
+    """Static pods (etcd-minikube, kube-apiserver-minikube) name their Node as owner; the
+    analyzer lists each pod, not one ``minikube[Node]`` workload."""
+    static = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "kube-system", "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "minikube", "uid": "u1", "controller": True}]},
+            "spec": {"containers": [{"name": "c", "image": "x"}]},
+        }
+        for name in ("etcd-minikube", "kube-apiserver-minikube")
+    ]
+    sim = Simulation.from_objects(static)
+    labels = {c.src for c in connlist(sim).connections}
+    assert {"kube-system/etcd-minikube[Pod]", "kube-system/kube-apiserver-minikube[Pod]"} <= labels
+    assert not any("[Node]" in label for label in labels)
