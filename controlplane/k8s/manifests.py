@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from controlplane.errors import InputError
+from controlplane.k8s.leniency import forgive
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -308,9 +309,16 @@ def _walk_sorted(folder: Path, found: list[Path]) -> None:
 
 
 def load_paths(paths: Iterable[str | Path]) -> list[Manifest]:
-    """All objects in the given files and directories, in order."""
+    """All objects in the given files and directories, in order. Leniently (--lenient), a
+    file in a folder that holds no manifest (no kind/apiVersion) is skipped with a warning."""
     out: list[Manifest] = []
     for raw in paths:
+        folder = Path(raw).is_dir()
         for file in manifest_files(Path(raw)):
-            out.extend(parse_manifest_text(read_text(file), str(file)))
+            try:
+                out.extend(parse_manifest_text(read_text(file), str(file)))
+            except InputError as exc:
+                stray = folder and exc.path in ("kind", "apiVersion")
+                if not (stray and forgive(exc, "the file is skipped: it is no Kubernetes manifest")):
+                    raise
     return out

@@ -28,6 +28,7 @@ from typing import Any
 import pydantic
 
 from controlplane.k8s.api_models import api_models
+from controlplane.k8s.leniency import forgive
 from controlplane.inet import KUBERNETES_PROTOCOLS
 from controlplane.k8s.manifests import Manifest
 from controlplane.tf.declared import TF_MODELS, parse_vn_ref
@@ -189,8 +190,25 @@ def _location(loc: Sequence[Any]) -> tuple[str | int, ...]:
     return tuple(out)
 
 
+def _owner_references(manifest: Manifest) -> None:
+    """ownerReferences need apiVersion and uid (the API server refuses them without); exported
+    manifests sometimes lack them. Leniently, they are filled in (they name the owner only)."""
+    refs = (manifest.obj.get("metadata") or {}).get("ownerReferences")
+    for i, ref in enumerate(refs if isinstance(refs, list) else ()):
+        missing = [key for key in ("apiVersion", "uid") if isinstance(ref, dict) and not ref.get(key)]
+        if missing:
+            error = manifest.error(f"ownerReference {ref.get('kind')}/{ref.get('name')} has no {' and no '.join(missing)}", ("metadata", "ownerReferences", i))
+            if not forgive(error, "the owner is named by kind and name"):
+                return  # the schema check says it in its own words
+            if not ref.get("apiVersion"):
+                ref["apiVersion"] = "v1"
+            if not ref.get("uid"):
+                ref["uid"] = f"lenient-{ref.get('kind')}-{ref.get('name')}"
+
+
 def validate_schema(manifest: Manifest) -> None:
     """Check one Kubernetes object against its model; raise InputError on the first problem."""
+    _owner_references(manifest)
     obj = manifest.obj
     kind = manifest.kind
     api_version = obj.get("apiVersion")
@@ -233,10 +251,9 @@ def _check_name(manifest: Manifest, value: Any, loc: tuple[str | int, ...], labe
         raise manifest.error("a name is required", loc)
     if len(value) > limit or not pattern.match(value):
         kind = "DNS-1123 label" if label else "DNS-1123 subdomain"
-        raise manifest.error(
-            f"invalid name {value!r}: must be a {kind} (lower-case letters, digits and '-', at most {limit} characters)",
-            loc,
-        )
+        error = manifest.error(f"invalid name {value!r}: must be a {kind} (lower-case letters, digits and '-', at most {limit} characters)", loc)
+        if not forgive(error):
+            raise error
 
 
 def _check_labels(manifest: Manifest, labels: Any, loc: tuple[str | int, ...]) -> None:
@@ -351,7 +368,9 @@ def _check_service(manifest: Manifest, spec: Any) -> None:
         if port.get("nodePort") is not None:
             _check_port_number(manifest, port.get("nodePort"), (*where, "nodePort"), allow_name=False)
         if len(ports) > 1 and not port.get("name"):
-            raise manifest.error("every port needs a name when a service has several", (*where, "name"))
+            error = manifest.error("every port needs a name when a service has several", (*where, "name"))
+            if not forgive(error):
+                raise error
         key = (port.get("port"), port.get("protocol") or "TCP")
         if key in seen:
             raise manifest.error(f"duplicate port {key[0]}/{key[1]}", (*where, "port"))
@@ -379,7 +398,11 @@ def _check_service(manifest: Manifest, spec: Any) -> None:
 def _check_network_policy(manifest: Manifest, spec: Any) -> None:
     spec = spec or {}
     if spec.get("podSelector") is None:
-        raise manifest.error("spec.podSelector is required (use {} for every pod)", ("spec", "podSelector"))
+        error = manifest.error("spec.podSelector is required (use {} for every pod)", ("spec", "podSelector"))
+        if not forgive(error, "read as {}, every pod"):
+            raise error
+        if isinstance(manifest.obj.get("spec"), dict):
+            manifest.obj["spec"]["podSelector"] = spec["podSelector"] = {}
     check_selector(manifest, spec.get("podSelector"), ("spec", "podSelector"))
     for i, ptype in enumerate(spec.get("policyTypes") or []):
         if ptype not in ("Ingress", "Egress"):

@@ -8,6 +8,8 @@ failed, 2 invalid input (one message naming the file and the field).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -86,6 +88,15 @@ class Pick(str, Enum):
 
 PickOption = Annotated[Pick, typer.Option("--pick", help="A workload source: its first pod by name, or all of them.")]
 PortOption = Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535, help="The destination port (a service: its port, the first one if omitted).", show_default=False)]
+LenientOption = Annotated[
+    bool,
+    typer.Option(
+        "--lenient",
+        help="Read a repository's manifests as an analyzer: problems the API server would default, or that change no "
+        "connectivity (unnamed ports of a multi-port Service, '_' in names, incomplete ownerReferences, a null "
+        "podSelector, a stray non-manifest file), become warnings.",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
 AllowOutsideOption = Annotated[
     bool, typer.Option("--allow-outside", help="Let a scenario apply files outside its own folder.")
@@ -129,6 +140,21 @@ def root(
         fail(InputError(f"VRSIM_ENGINE={chosen!r}: use {', '.join(EngineChoice.__members__)}"))
 
 
+@contextmanager
+def reading(leniently: bool) -> Iterator[None]:
+    """Read the input strictly, or leniently with the forgiven problems as warnings on stderr."""
+    if not leniently:
+        yield
+        return
+    from controlplane.k8s.leniency import lenient
+
+    warnings: list[str] = []
+    with lenient(warnings):
+        yield
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
 def _forwarding(quiet: bool) -> None:
     """For commands that forward packets: progress on a terminal (unless -q), the kernels'
     compile among it."""
@@ -164,6 +190,7 @@ def get(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    lenient: LenientOption = False,
 ) -> None:
     """List objects after the scenario's apply/delete steps, like kubectl get."""
     from vrouter.cli.get import requests, select, show
@@ -174,7 +201,8 @@ def get(
     as_json = output in (GetOutput.json, GetOutput.yaml)
     with user_errors(as_json):
         wanted = requests(kind, names or [])
-        sim = Simulation.from_path(file, seed, allow_outside).build()
+        with reading(lenient):
+            sim = Simulation.from_path(file, seed, allow_outside).build()
         listings = [select(sim.cluster, request, namespace, all_namespaces, selector) for request in wanted]
     show(listings, output.value, show_labels, all_namespaces, namespace)
 
@@ -516,6 +544,7 @@ def reach(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    lenient: LenientOption = False,
 ) -> None:
     """Pod × pod reachability measured by sending packets ('.' reachable, 'X' not)."""
     from vrouter.lab.reach import reachability
@@ -524,7 +553,8 @@ def reach(
     _forwarding(quiet)
     as_json = as_json or output == ReachOutput.json
     with user_errors(as_json):
-        sim = Simulation.from_path(file, seed, allow_outside).build()
+        with reading(lenient):
+            sim = Simulation.from_path(file, seed, allow_outside).build()
         chosen = (proto or ("tcp" if port else "icmp")).lower()
         if chosen not in ("icmp", "tcp", "udp", "sctp"):
             raise InputError(f"--proto {proto!r}: use icmp, tcp, udp or sctp")
@@ -642,6 +672,7 @@ def connlist(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    lenient: LenientOption = False,
 ) -> None:
     """Allowed connections between workloads and outside ranges, in netpol-analyzer's form.
 
@@ -663,7 +694,8 @@ def connlist(
         for yes, no, names in ((ipblock_selects_pods, ipblock_not_pods, "--ipblock-selects-pods and --no-ipblock-selects-pods"), (host_network_as_pods, host_network_as_nodes, "--host-network-as-pods and --host-network-as-nodes")):
             if yes and no:
                 raise InputError(f"{names} contradict each other: give one", path=names.split()[0])
-        sim = load(file, seed, allow_outside, not ipblock_not_pods, host_network_as_pods or intent)
+        with reading(lenient):
+            sim = load(file, seed, allow_outside, not ipblock_not_pods, host_network_as_pods or intent)
         result = measure_connlist(sim, intent=intent)
         if focus:
             result = result.focused([name for item in focus for name in item.split(",") if name])
