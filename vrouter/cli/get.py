@@ -67,6 +67,13 @@ def select(cluster: Cluster, request: Request, namespace: str | None, all_namesp
     return listing
 
 
+def notes(listing: Listing) -> list[str]:
+    """What a listing should say beside its table: admin policies are not realised by TF."""
+    if listing.resource not in ("adminnetworkpolicy", "baselineadminnetworkpolicy"):
+        return []
+    return [f"{item['kind']} {item['metadata']['name']} is not realised by Tungsten Fabric (no TF code reads it): it counts in the intent view only (connlist --intent)" for item in listing.items]
+
+
 def labels_text(item: dict) -> str:
     labels = (item.get("metadata") or {}).get("labels") or {}
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"

@@ -193,7 +193,7 @@ def get(
     lenient: LenientOption = False,
 ) -> None:
     """List objects after the scenario's apply/delete steps, like kubectl get."""
-    from vrouter.cli.get import requests, select, show
+    from vrouter.cli.get import notes, requests, select, show
     from vrouter.cli.progress import use_progress
     from vrouter.lab.sim import Simulation
 
@@ -204,6 +204,9 @@ def get(
         with reading(lenient):
             sim = Simulation.from_path(file, seed, allow_outside).build()
         listings = [select(sim.cluster, request, namespace, all_namespaces, selector) for request in wanted]
+    for listing in listings:
+        for note in notes(listing):
+            typer.echo(f"note: {note}", err=True)
     show(listings, output.value, show_labels, all_namespaces, namespace)
 
 

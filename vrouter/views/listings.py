@@ -234,10 +234,12 @@ def _ignored(kind: str) -> Callable[[Cluster, str | None], Listing]:
     """A kind the simulation does not use (ServiceAccount, ConfigMap, a CRD): listed as applied."""
 
     def listing(cluster: Cluster, namespace: str | None) -> Listing:
-        out = Listing(["NAME"], [], namespaced=kind not in CLUSTER_SCOPED_IGNORED)
+        priority = kind == "AdminNetworkPolicy"  # kubectl's column for it
+        out = Listing(["NAME", "PRIORITY"] if priority else ["NAME"], [], namespaced=kind not in CLUSTER_SCOPED_IGNORED)
         for (k, ns, _), obj in sorted(cluster.ignored.items()):
             if k == kind and (namespace is None or ns == namespace or not out.namespaced):
-                out.rows.append([obj["metadata"]["name"]])
+                row = [obj["metadata"]["name"]]
+                out.rows.append([*row, str((obj.get("spec") or {}).get("priority", ""))] if priority else row)
                 out.items.append(obj)
         return out
 
