@@ -193,9 +193,12 @@ def _location(loc: Sequence[Any]) -> tuple[str | int, ...]:
 def _owner_references(manifest: Manifest) -> None:
     """ownerReferences need apiVersion and uid (the API server refuses them without); exported
     manifests sometimes lack them. Leniently, they are filled in (they name the owner only)."""
-    refs = (manifest.obj.get("metadata") or {}).get("ownerReferences")
+    metadata = manifest.obj.get("metadata")
+    refs = metadata.get("ownerReferences") if isinstance(metadata, dict) else None
     for i, ref in enumerate(refs if isinstance(refs, list) else ()):
-        missing = [key for key in ("apiVersion", "uid") if isinstance(ref, dict) and not ref.get(key)]
+        if not isinstance(ref, dict):
+            continue  # the schema check names it
+        missing = [key for key in ("apiVersion", "uid") if not ref.get(key)]
         if missing:
             error = manifest.error(f"ownerReference {ref.get('kind')}/{ref.get('name')} has no {' and no '.join(missing)}", ("metadata", "ownerReferences", i))
             if not forgive(error, "the owner is named by kind and name"):
