@@ -38,7 +38,7 @@ def test_run_json_follows_the_contract() -> None:
     assert first["from"] == "ns-isolated/busybox" and first["to"] == "ns-non-isolated/busybox"
     observed = first["observed"]
     assert set(observed) >= {"reachable", "sent", "received", "dropReason", "dropNode", "backends"}
-    assert observed == {**observed, "reachable": False, "sent": 3, "received": 0, "dropReason": "NoRoute", "dropNode": "worker01", "backends": {}}
+    assert observed == {**observed, "reachable": False, "sent": 3, "received": 0, "dropReason": "NoDstRt", "dropNode": "worker01", "backends": {}}
     counters = scenario["counters"]
     assert counters["injected"] == counters["delivered"] + counters["dropped"]
     assert sum(counters["dropsByReason"].values()) == counters["dropped"]
@@ -62,7 +62,7 @@ def test_run_every_article_scenario_passes() -> None:
 def test_run_table_and_failing_check_exit_1(tmp_path: Path) -> None:
     result = invoke("run", ISOLATION)
     assert result.exit_code == 0
-    assert "PASS" in result.stdout and "NoRoute @ worker01" in result.stdout and "4/4 checks" in result.stdout
+    assert "PASS" in result.stdout and "NoDstRt @ worker01" in result.stdout and "4/4 checks" in result.stdout
     bad = tmp_path / "wrong.yaml"
     bad.write_text(Path(ISOLATION).read_text().replace("expect: reachable\n  - ping: {from: ns-non", "expect: unreachable\n  - ping: {from: ns-non"))
     for f in (ARTICLE / "namespace-isolation").iterdir():
@@ -158,8 +158,8 @@ def test_trace_of_an_isolated_ping_ends_in_no_route_on_the_first_node() -> None:
     (packet,) = doc["phases"]
     nodes = {e["node"] for e in packet["events"]}
     assert nodes == {"worker01"}
-    assert packet["events"][-1]["stage"] == "drop" and "NoRoute" in packet["events"][-1]["text"]
-    assert packet["outcome"] == "dropped on worker01: NoRoute"
+    assert packet["events"][-1]["stage"] == "drop" and "NoDstRt" in packet["events"][-1]["text"]
+    assert packet["outcome"] == "dropped on worker01: NoDstRt"
 
 
 def test_reach_prints_the_isolation_table() -> None:
@@ -191,10 +191,12 @@ def test_vrouter_views() -> None:
     mpls = invoke("vrouter", "worker02", "mpls", "-f", CLUSTERIP)
     assert "MPLS Input Label Map" in mpls.stdout and "via floating IP" in mpls.stdout
     flows = invoke("vrouter", "worker01", "flow", "-f", ISOLATION)
-    assert flows.exit_code == 0 and "D(NoRoute)" in flows.stdout and "<=>" in flows.stdout
+    assert flows.exit_code == 0 and "D(NoDstRt)" in flows.stdout and "<=>" in flows.stdout
     drops = json.loads(invoke("vrouter", "worker01", "dropstats", "-f", ISOLATION, "--json").stdout)
-    assert drops == {"NoRoute": 6}
-    assert "NoRoute" in invoke("vrouter", "worker01", "dropstats", "-f", ISOLATION).stdout
+    assert drops == {"Flow Action Drop": 6}  # dropstats counts the agent's drop decisions together
+    assert "Flow Action Drop" in invoke("vrouter", "worker01", "dropstats", "-f", ISOLATION).stdout
+    flows = invoke("vrouter", "worker01", "flow", "-f", ISOLATION).stdout
+    assert flows.count("Action:D(NoDstRt)") == 2  # flow -l names the agent's reason
     missing = invoke("vrouter", "worker09", "vif", "-f", ISOLATION)
     assert missing.exit_code == 2 and "no node 'worker09'" in missing.stderr
 
@@ -203,7 +205,7 @@ def test_one_off_checks() -> None:
     ok = invoke("ping", "default/busybox", "ns-non-isolated/busybox", "-f", ISOLATION)
     assert ok.exit_code == 0 and "reachable" in ok.stdout
     blocked = invoke("ping", "default/busybox", "ns-isolated/busybox", "-f", ISOLATION, "--json")
-    assert blocked.exit_code == 1 and json.loads(blocked.stdout)["observed"]["dropReason"] == "NoRoute"
+    assert blocked.exit_code == 1 and json.loads(blocked.stdout)["observed"]["dropReason"] == "NoDstRt"
     spread = json.loads(invoke("connect", "default/busybox", "service/default/nginx-deployment-clusterip-service", "-f", CLUSTERIP, "--flows", "200", "--json").stdout)
     assert sum(spread["observed"]["backends"].values()) == 200 and len(spread["observed"]["backends"]) == 2
     web = json.loads(invoke("http", "external", "ingress/default/frontdoor", "--host", "www.example.com", "--path", "/shop", "-f", str(ARTICLE / "ingress.yaml"), "--json").stdout)

@@ -49,7 +49,7 @@ def test_a_drop_the_kernel_does_not_count_fails_the_run(monkeypatch: pytest.Monk
         namespace = interpreted._namespace(vars(module))
         if "drop" in namespace:
             monkeypatch.setitem(namespace, "drop", uncounted_drop)
-    with pytest.raises(ConservationError, match="TTL_EXCEEDED drops grew by 0, but 3 rows"):
+    with pytest.raises(ConservationError, match="TTL Exceeded drops grew by 0, but 3 rows"):
         sim.fabric.run(batch.copy(), engine=engine.INTERPRETED)
 
 
@@ -60,7 +60,7 @@ def test_counters_that_grew_wrongly_are_named() -> None:
     result = fabric.run(pings(sim))
     before.reconcile(fabric.runtimes, result.packets, result.sent, result.flow_setups, fabric.names)  # as the run did
     fabric.runtimes[1].counters.drops[DROP_TTL] += 1  # a drop nobody made
-    with pytest.raises(ConservationError, match="worker02: TTL_EXCEEDED drops grew by 1, but 0 rows"):
+    with pytest.raises(ConservationError, match="worker02: TTL Exceeded drops grew by 1, but 0 rows"):
         before.reconcile(fabric.runtimes, result.packets, result.sent, result.flow_setups, fabric.names)
     fabric.runtimes[1].counters.drops[DROP_TTL] -= 1
     fabric.runtimes[0].counters.vifs[3, 0] += 1  # an rx nobody made
@@ -82,8 +82,8 @@ def test_the_hop_limit_drop_is_counted_on_the_sending_node(monkeypatch: pytest.M
     batch = pings(sim)
     for name in ("compiled", "interpreted"):
         result = sim.fabric.run(batch.copy(), engine=engine._ENGINES[name])  # reconciled inside
-        assert [DROP_REASONS[r] for r in result.packets["drop_reason"]] == ["TTL_EXCEEDED"] * 3
+        assert [DROP_REASONS[r] for r in result.packets["drop_reason"]] == ["TTL Exceeded"] * 3
         assert (result.packets["node"] == sim.fabric.node_index("worker01")).all()
     assert_same(batch, result.packets, reference.run(batch.copy()), "hop limit")
-    assert sim.fabric.drop_counters()["worker01"] == {"TTL_EXCEEDED": 6}
-    assert reference.drop_counters()["worker01"] == {"TTL_EXCEEDED": 3}
+    assert sim.fabric.drop_counters()["worker01"] == {"TTL Exceeded": 6}
+    assert reference.drop_counters()["worker01"] == {"TTL Exceeded": 3}

@@ -66,7 +66,7 @@ def test_spec_table_in_both_directions(article: Simulation) -> None:
             conv = talk(sim, a, b)
             assert conv.reachable == expected, (a, b)
             if not expected:
-                assert conv.drop_reason == "NoRoute"
+                assert conv.drop_reason == "NoDstRt"
                 assert conv.drop_node == sim.nodes[sim.cluster.store.get("Pod", *a.split("/"))["spec"]["nodeName"]].index
     services = {ns: f"service/{ns}/web" for ns in ("default", "ns-non-isolated", "ns-isolated")}
     table = {
@@ -164,10 +164,10 @@ def test_flow_table_full_is_counted_and_conserved() -> None:
     sim = Simulation.from_objects([pod("a", nodeName="worker01"), pod("b", nodeName="worker02")], config=config)
     conv = talk(sim, "default/a", "default/b", "udp", 53, flows=200)
     counters = conv.counters()
-    assert counters["dropsByReason"].get("FLOW_TABLE_FULL", 0) > 0
+    assert counters["dropsByReason"].get("Flow Table Full", 0) > 0
     assert counters["injected"] == counters["delivered"] + counters["dropped"]
     node = sim.fabric.runtimes[sim.nodes["worker01"].index]
-    assert node.counters.drops[DROP_REASONS.index("FLOW_TABLE_FULL")] > 0
+    assert node.counters.drops[DROP_REASONS.index("Flow Table Full")] > 0
     # ageing frees the table: new flows fit again
     assert sim.fabric.advance(200) > 0
     assert talk(sim, "default/a", "default/b", "udp", 53, flows=1).reachable
@@ -223,10 +223,10 @@ def test_network_policy_denies_at_the_right_end() -> None:
     )
     assert talk(sim, "default/web", "default/db", "tcp", 5432).reachable
     denied = talk(sim, "default/web", "default/db", "tcp", 5433)
-    assert not denied.reachable and denied.drop_reason == "SG"
+    assert not denied.reachable and denied.drop_reason == "OutSG"  # the agent's name: a local receiver's rules
     assert denied.drop_node == sim.nodes["worker02"].index  # the receiver's node decides ingress
     out = talk(sim, "default/other", "default/db", "tcp", 5432)
-    assert not out.reachable and out.drop_reason == "OutSG"
+    assert not out.reachable and out.drop_reason == "SG"  # the sender's egress rules
     assert out.drop_node == sim.nodes["worker01"].index
     # stateful: the db's replies to web pass although db allows no egress rule for them
     assert talk(sim, "default/web", "default/db", "tcp", 5432).reachable
@@ -239,7 +239,7 @@ def test_ttl_drop() -> None:
     batch = first_packets(source, target, 1, 4)
     batch["ttl"] = [1, 2, 3, 64]
     rows = sim.fabric.run(batch).packets
-    assert rows["outcome"][0] == DROPPED and DROP_REASONS[rows["drop_reason"][0]] == "TTL_EXCEEDED"
+    assert rows["outcome"][0] == DROPPED and DROP_REASONS[rows["drop_reason"][0]] == "TTL Exceeded"
     assert (rows["outcome"][1:] == DELIVERED).all()
     assert rows["out_ttl"][1] == 1  # one routed hop
 
@@ -254,7 +254,7 @@ def test_counters_sum_and_invalid_inputs_are_drops_not_crashes() -> None:
     batch["dip"] = ip_int("10.47.255.252")
     result = sim.fabric.run(batch)
     reasons = Counter(DROP_REASONS[r] for r in result.packets["drop_reason"][result.packets["outcome"] == DROPPED])
-    assert reasons["INVALID_VIF"] == 1 and reasons["INVALID_LABEL"] == 1
+    assert reasons["Invalid IF"] == 1 and reasons["Invalid Label"] == 1
     assert result.injected == result.delivered + result.dropped
     assert sum(result.drops_by_reason.values()) == result.dropped
 
@@ -285,4 +285,4 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
         out = talk(sim, "default/a", "fabric:8.8.8.8", proto, 80, flows=2)
         assert out.reachable, (proto, out.drop_reason)
     inbound = talk(sim, "fabric:8.8.8.8", "default/a", "tcp", 80, flows=1)
-    assert not inbound.reachable and inbound.drop_reason == "SG"
+    assert not inbound.reachable and inbound.drop_reason == "OutSG"

@@ -651,7 +651,7 @@ def test_reply_toward_a_vanished_sender_takes_the_ttl_step_before_the_discard() 
     rows = sim.fabric.run(replies.copy()).packets
     assert_same(replies, rows, ref.run(replies.copy()), "b → a, a gone")
     assert (rows["flow"] >= 0).all()
-    assert [(DROP_REASONS[r], int(t)) for r, t in zip(rows["drop_reason"], rows["out_ttl"], strict=True)] == [("NoRoute", 63), ("TTL_EXCEEDED", 1)]
+    assert [(DROP_REASONS[r], int(t)) for r, t in zip(rows["drop_reason"], rows["out_ttl"], strict=True)] == [("NoDstRt", 63), ("TTL Exceeded", 1)]
 
 
 def test_queue_limit_drop_names_no_flow() -> None:
@@ -667,7 +667,7 @@ def test_queue_limit_drop_names_no_flow() -> None:
     )
     ref_rows = ReferenceFabric(sim.nodes, config.vrouter).run(batch.copy(), max_setups=1)
     rows = sim.fabric.run(batch.copy(), max_setups=1).packets
-    assert [DROP_REASONS[r] for r in rows["drop_reason"]] == ["", "", "FLOW_QUEUE_LIMIT_EXCEEDED", "FLOW_QUEUE_LIMIT_EXCEEDED"]
+    assert [DROP_REASONS[r] for r in rows["drop_reason"]] == ["", "", "Flow Queue Limit Exceeded", "Flow Queue Limit Exceeded"]
     assert list(ref_rows["flow"][2:]) == [-1, -1]
     assert list(rows["flow"][2:]) == [-1, -1]
 
@@ -772,7 +772,7 @@ def test_a_reverse_flow_routes_with_the_current_tables() -> None:
     ref.update(sim.nodes)
     for attempt in range(3):
         rows = _lockstep(sim, ref, reply, f"the node answers again after p went ({attempt})")
-        assert DROP_REASONS[rows["drop_reason"][0]] == "NoRoute"
+        assert DROP_REASONS[rows["drop_reason"][0]] == "NoDstRt"
 
 
 def test_a_label_hit_goes_to_the_label_nexthop() -> None:

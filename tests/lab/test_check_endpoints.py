@@ -113,7 +113,7 @@ def test_unknown_names_say_what_is_close(endpoint: str, words: str) -> None:
 
 def test_a_port_the_service_does_not_expose_is_observed_dropped() -> None:
     seen = check(sim(), "connect", **{"from": "default/loadgen-0", "to": "service/default/frontend", "port": 81})
-    assert (seen["reachable"], seen["refused"], seen["dropReason"]) == (False, False, "NoPortMap")
+    assert (seen["reachable"], seen["refused"], seen["dropReason"]) == (False, False, "NoFipPortMap")
     assert seen["dropNode"] in ("worker01", "worker02")
     assert seen["note"] == "service default/frontend does not expose port 81 (it exposes 80/TCP)"
 

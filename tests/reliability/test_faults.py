@@ -62,8 +62,8 @@ def test_flow_table_full_is_counted_and_recovers_after_ageing() -> None:
     sim, (burst, late, after) = run("flow-table-full")
     client = sim.fabric.runtimes[sim.fabric.node_index("worker01")]
     full = int(client.counters.flows[FC_FULL])
-    assert burst.counters["dropsByReason"]["FLOW_TABLE_FULL"] > 0
-    assert full >= burst.counters["dropsByReason"]["FLOW_TABLE_FULL"] + late.counters["dropsByReason"]["FLOW_TABLE_FULL"]
+    assert burst.counters["dropsByReason"]["Flow Table Full"] > 0
+    assert full >= burst.counters["dropsByReason"]["Flow Table Full"] + late.counters["dropsByReason"]["Flow Table Full"]
     assert 0 < burst.observed["received"] < 2000
     assert int(client.counters.flows[FC_AGED]) >= burst.observed["received"]
     assert after.observed["received"] == 100

@@ -161,15 +161,15 @@ def _policies(
         ok, ref_egress = program_decide(kt, program, peer_ip, proto, peer_port)
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_SG, SG_SENDER_EGRESS, ref_egress, 1 if ok else 0, program)
-        if not ok:
-            return DROP_OUT_SG, ref_acl, ref_egress, ref_ingress
+        if not ok:  # the agent's SG: the sender's egress rules
+            return DROP_SG, ref_acl, ref_egress, ref_ingress
     if dest_local_vif >= 0:
         program = kt.vifs[dest_local_vif].in_prog
         ok, ref_ingress = program_decide(kt, program, np.uint32(new_sip), proto, new_dport)
         if trace.shape[0]:
             emit(trace, tcount, i, node, T_SG, SG_RECEIVER_INGRESS, ref_ingress, 1 if ok else 0, program)
-        if not ok:
-            reason = DROP_SG
+        if not ok:  # the agent's OutSG: a local receiver's ingress rules
+            reason = DROP_OUT_SG
     return reason, ref_acl, ref_egress, ref_ingress
 
 

@@ -65,7 +65,13 @@ DROPPED = 4
 HELD = 5  # waiting in a flow's hold queue for the agent
 OUTCOME_NAMES = ("pending", "delivered", "host", "fabric", "dropped", "held")
 
-# drop reasons (dropstats names; the agent's flow decisions keep TF's own words)
+# drop reasons, named as the real tools print them (spec/tf-semantics.md item 17): a flow's
+# drop reason as the agent's ``flow -l`` shows it (kstate/flow_kstate.cc DropCodeToStr), and a
+# drop that no flow decided by the vRouter's ``dropstats`` counter. ``SG`` is the sender's
+# egress rules, ``OutSG`` a local receiver's ingress rules, as the agent names them.
+# Choice: a missing port map is VR_FLOW_DR_PORT_MAP_DROP, which the pinned agent's
+# DropCodeToStr prints as "Unknown"; vrsim calls it ``NoFipPortMap`` (the spec's name), which
+# says what happened.
 DROP_NONE = 0
 DROP_NO_ROUTE = 1
 DROP_POLICY = 2
@@ -82,20 +88,51 @@ DROP_NO_BACKEND = 12
 DROP_INVALID_VIF = 13
 DROP_REASONS = (
     "",
-    "NoRoute",
+    "NoDstRt",
     "Policy",
     "OutPolicy",
     "SG",
     "OutSG",
-    "FLOW_TABLE_FULL",
-    "FLOW_QUEUE_LIMIT_EXCEEDED",
-    "TTL_EXCEEDED",
-    "DISCARD",
-    "INVALID_LABEL",
-    "NoPortMap",
-    "NoBackend",
-    "INVALID_VIF",
+    "Flow Table Full",
+    "Flow Queue Limit Exceeded",
+    "TTL Exceeded",
+    "Discards",
+    "Invalid Label",
+    "NoFipPortMap",
+    "Invalid NH",
+    "Invalid IF",
 )
+#: the vRouter's ``dropstats`` counter each drop is counted under (flow decisions: Flow Action Drop)
+DROPSTATS_COUNTERS = (
+    "",
+    "Flow Action Drop",
+    "Flow Action Drop",
+    "Flow Action Drop",
+    "Flow Action Drop",
+    "Flow Action Drop",
+    "Flow Table Full",
+    "Flow Queue Limit Exceeded",
+    "TTL Exceeded",
+    "Discards",
+    "Invalid Label",
+    "Flow Action Drop",
+    "Invalid NH",
+    "Invalid IF",
+)
+#: the names vrsim printed before it followed the agent; ``expect`` still accepts them (with a
+#: note). ``SG`` and ``OutSG`` kept their spelling but swapped meaning, so they are not here.
+LEGACY_DROP_REASONS = {
+    "NoRoute": "NoDstRt",
+    "NoPortMap": "NoFipPortMap",
+    "NoBackend": "Invalid NH",
+    "FLOW_TABLE_FULL": "Flow Table Full",
+    "FlowTableFull": "Flow Table Full",
+    "FLOW_QUEUE_LIMIT_EXCEEDED": "Flow Queue Limit Exceeded",
+    "TTL_EXCEEDED": "TTL Exceeded",
+    "DISCARD": "Discards",
+    "INVALID_LABEL": "Invalid Label",
+    "INVALID_VIF": "Invalid IF",
+}
 N_DROP_REASONS = len(DROP_REASONS)
 
 TCP_FIN = 0x01
@@ -109,8 +146,27 @@ ICMP_ECHO_REQUEST = 8
 
 
 def same_reason(a: str, b: str) -> bool:
-    """Drop-reason names compare without case or underscores: ``NoRoute`` == ``NO_ROUTE``."""
-    return a.replace("_", "").lower() == b.replace("_", "").lower()
+    """Drop-reason names compare without case, underscores or spaces: ``TTL Exceeded`` ==
+    ``TTL_EXCEEDED``."""
+    return _squeezed(a) == _squeezed(b)
+
+
+def _squeezed(name: str) -> str:
+    return name.replace("_", "").replace(" ", "").lower()
+
+
+def current_reason(name: str) -> tuple[str, str | None]:
+    """A drop reason as a scenario wrote it → (today's name, a note if it was an old name).
+
+    >>> current_reason("NoRoute")
+    ('NoDstRt', "dropReason 'NoRoute' is the old name of 'NoDstRt' (the agent's flow -l name); both are accepted")
+    >>> current_reason("SG")
+    ('SG', None)
+    """
+    for old, new in LEGACY_DROP_REASONS.items():
+        if _squeezed(old) == _squeezed(name) and not any(_squeezed(r) == _squeezed(name) for r in DROP_REASONS):
+            return new, f"dropReason {name!r} is the old name of {new!r} (the agent's flow -l name); both are accepted"
+    return name, None
 
 
 def new_batch(n: int) -> np.ndarray:
@@ -140,4 +196,15 @@ def copy_batch(batch: np.ndarray) -> np.ndarray:
         return batch.copy()
     out = np.empty_like(batch)
     np.copyto(out.view(np.uint8), batch.view(np.uint8))
+    return out
+
+
+def dropstats_counts(drops: np.ndarray) -> dict[str, int]:
+    """Per-reason drop counts (indexed like DROP_REASONS) as the vRouter's ``dropstats``
+    shows them: every non-zero counter by its name, the flow decisions (policy, security
+    group, no route, port map) summed as Flow Action Drop."""
+    out: dict[str, int] = {}
+    for i, value in enumerate(drops):
+        if value and DROPSTATS_COUNTERS[i]:
+            out[DROPSTATS_COUNTERS[i]] = out.get(DROPSTATS_COUNTERS[i], 0) + int(value)
     return out

@@ -25,7 +25,7 @@ from controlplane.config import VRouterSettings
 from vrouter.agent import CompiledNode
 from vrouter.dataplane.engine import Engine, engine_for
 from vrouter.dataplane.packed import KernelTables, pack
-from vrouter.dataplane.packets import DELIVERED, DROP_FLOW_TABLE_FULL, DROP_REASONS, DROP_TTL, DROPPED, HOST, copy_batch
+from vrouter.dataplane.packets import DELIVERED, DROP_FLOW_TABLE_FULL, DROP_REASONS, DROP_TTL, DROPPED, HOST, copy_batch, dropstats_counts
 from vrouter.dataplane.conntrack import age_flows
 from vrouter.dataplane.state import FC_SETUPS, RX_PACKETS, Counters, FlowState, grown, new_counters, new_flow_state
 from vrouter.dataplane.trace import new_trace
@@ -193,8 +193,5 @@ class Fabric:
         return result
 
     def drop_counters(self) -> dict[str, dict[str, int]]:
-        """Every node's non-zero drop counters by reason name (``dropstats``)."""
-        return {
-            name: {DROP_REASONS[i]: int(v) for i, v in enumerate(r.counters.drops) if v and DROP_REASONS[i]}
-            for name, r in zip(self.names, self.runtimes, strict=True)
-        }
+        """Every node's non-zero drop counters by the vRouter's ``dropstats`` names."""
+        return {name: dropstats_counts(r.counters.drops) for name, r in zip(self.names, self.runtimes, strict=True)}

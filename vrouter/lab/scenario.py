@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from controlplane.config import ClusterConfig
 from controlplane.errors import InputError, format_path
@@ -33,6 +33,7 @@ from controlplane.k8s.manifests import (
     parse_yaml_documents,
     read_text,
 )
+from vrouter.dataplane.packets import current_reason
 
 SCENARIO_API_VERSION = "vrsim/v1"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -59,6 +60,11 @@ class ExpectSpec(_Strict):
     dropReason: str | None = None
     via: str | None = None
     sameBackendsAs: str | None = None  # the name of an earlier check of the same flows
+    _note: str | None = PrivateAttr(default=None)  # an old dropReason name, said once when it runs
+
+    @property
+    def note(self) -> str | None:
+        return self._note
 
 
 class PingSpec(_Strict):
@@ -200,6 +206,8 @@ def _expect(value: Any, source: Source, loc: tuple[str | int, ...]) -> tuple[Exp
     if isinstance(value, bool):
         return ExpectSpec(reachable=value), "reachable" if value else "unreachable"
     spec = _validated(ExpectSpec, value, source, loc)
+    if spec.dropReason is not None:
+        spec.dropReason, spec._note = current_reason(spec.dropReason)
     if spec.refused and spec.reachable:
         if "reachable" in value:
             raise _error(source, (*loc, "refused"), "a refused connection is not reachable: drop 'reachable: true' or 'refused'")

@@ -46,6 +46,7 @@ import numpy as np
 
 from controlplane.config import VRouterSettings
 from vrouter.dataplane.packets import (
+    dropstats_counts,
     DELIVERED,
     DROP_DISCARD,
     DROP_FLOW_QUEUE_LIMIT,
@@ -58,7 +59,6 @@ from vrouter.dataplane.packets import (
     DROP_OUT_POLICY,
     DROP_OUT_SG,
     DROP_POLICY,
-    DROP_REASONS,
     DROP_SG,
     DROP_TTL,
     DROPPED,
@@ -618,9 +618,9 @@ class ReferenceNode:
             elif local and dst_vn != src_vn and not self.acl_passes(dst_vn, src_vn, dst_vn, proto, sport, dport):
                 reason = DROP_OUT_POLICY
             elif from_vm and not self.program_allows(t.vif_out_prog[src_vif], peer, proto, peer_port):
-                reason = DROP_OUT_SG
+                reason = DROP_SG  # the sender's egress rules, as the agent names it
             elif local and not self.program_allows(t.vif_in_prog[t.nh_vif[dest]], new_sip, proto, new_dport):
-                reason = DROP_SG
+                reason = DROP_OUT_SG  # a local receiver's ingress rules
 
         # 6. install the forward flow, then (when allowed) its reverse
         new = (new_sip, new_dip, new_sport, new_dport)
@@ -818,8 +818,5 @@ class ReferenceFabric:
         return sum(node.age(self.now, idle) for node in self.nodes)
 
     def drop_counters(self) -> dict[str, dict[str, int]]:
-        """Every node's non-zero drop counters by reason name, like the kernel's ``dropstats``."""
-        return {
-            name: {DROP_REASONS[r]: n for r, n in enumerate(node.drops) if n}
-            for name, node in zip(self.names, self.nodes, strict=True)
-        }
+        """Every node's non-zero drop counters by the vRouter's ``dropstats`` names, like the kernel's."""
+        return {name: dropstats_counts(node.drops) for name, node in zip(self.names, self.nodes, strict=True)}

@@ -328,13 +328,11 @@ def flow_rows(node: CompiledNode, flows: "FlowState", book: "RuleBook", limit: i
 
 def dropstats(counters: "Counters") -> str:
     """``dropstats``: every non-zero drop counter by reason name, then the flow counters."""
-    from vrouter.dataplane.packets import DROP_REASONS
     from vrouter.dataplane.state import FLOW_COUNTER_NAMES
 
-    lines = []
-    for i, value in enumerate(counters.drops):
-        if value and DROP_REASONS[i]:
-            lines.append(f"{DROP_REASONS[i]:<30}{int(value):>10}")
+    from vrouter.dataplane.packets import dropstats_counts
+
+    lines = [f"{name:<30}{value:>10}" for name, value in dropstats_counts(counters.drops).items()]
     if not lines:
         lines.append("(no drops)")
     lines.append("")
