@@ -127,6 +127,11 @@ class ClusterConfig(_Strict):
     fabricGateway: str | None = None
     nodePortRange: tuple[int, int] = (30000, 32767)
     vrouter: VRouterSettings = Field(default_factory=VRouterSettings)
+    #: how TF realises the cluster: as the article describes it, or as tf-controller's code
+    #: does (spec/tf-semantics.md; controlplane.tf_reading)
+    semantics: Literal["article", "tf"] = "article"
+    #: the tf reading's behaviours to apply (their numbers); all when absent — for comparing
+    tfBehaviours: list[int] | None = None
 
     @field_validator("podSubnet", "serviceSubnet", "ipFabricSubnet")
     @classmethod

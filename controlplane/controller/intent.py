@@ -41,6 +41,7 @@ from controlplane.k8s.kube_proxy import NodePortRule, node_port_rules
 from controlplane.k8s.store import ObjectStore
 from controlplane.tf import model as tf
 from controlplane.tf.model import FqName, PortMapping
+from controlplane.tf_reading import tf_network_policy
 
 # endpoint kinds
 VMI = "vmi"  # a port, in its own VN's VRF
@@ -183,12 +184,14 @@ class Controller:
     kube-manager's own bookkeeping."""
 
     def __init__(self, db: tf.ConfigDB, store: ObjectStore, ipblock_selects_pods: bool = True) -> None:
+        self.config = ClusterConfig()  # the one compute() is given
         self.db = db
         self.store = store
         self.ipblock_selects_pods = ipblock_selects_pods
         self.slots = EcmpSlots()
 
     def compute(self, config: ClusterConfig) -> Intent:
+        self.config = config
         db = self.db
         vns = sorted(db.list(tf.VirtualNetwork), key=lambda v: v.virtual_network_network_id)
         fabric = [v.fq_name for v in vns if v.ip_fabric]  # the ip-fabric VN kube-manager makes at start
@@ -257,7 +260,8 @@ class Controller:
             pods.append(info)
             pod_of[vmi.fq_name] = info
         namespaces = {n["metadata"]["name"]: dict(n["metadata"].get("labels") or {}) for n in store.list("Namespace")}
-        index = PolicyIndex(pods, namespaces, store.list("NetworkPolicy"), self.ipblock_selects_pods)
+        policies = [tf_network_policy(p, self.config) for p in store.list("NetworkPolicy")]  # the tf reading's parsers
+        index = PolicyIndex(pods, namespaces, policies, self.ipblock_selects_pods)
         out: dict[FqName, Interface] = {}
         for vmi in sorted(db.list(tf.VirtualMachineInterface), key=lambda v: v.fq_name):
             if vmi.node is None or not vmi.virtual_network_refs:

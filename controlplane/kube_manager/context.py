@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.config import ClusterConfig
+from controlplane.tf_reading import applies
 from controlplane.k8s.store import Obj, ObjectStore
 from controlplane.kube_manager.naming import (
     ANNOTATION_FIP_POOL,
@@ -92,7 +93,8 @@ class Context:
         obj = self.store.get("Namespace", "", namespace)
         notes = annotations_of(obj)
         isolated = str(notes.get(ANNOTATION_ISOLATION, "")).lower() == "true"
-        services_open = isolated and str(notes.get(ANNOTATION_SERVICE_ISOLATION, "")).lower() == "false"
+        # the tf reading (behaviour 15): kube-manager never reads isolation.service
+        services_open = isolated and str(notes.get(ANNOTATION_SERVICE_ISOLATION, "")).lower() == "false" and not applies(self.config, 15)
         network = parse_network_ref(notes[ANNOTATION_NETWORK], self.names.domain) if ANNOTATION_NETWORK in notes else None
         pool = parse_fip_pool_ref(notes[ANNOTATION_FIP_POOL], self.names.domain) if ANNOTATION_FIP_POOL in notes else None
         return NamespaceMode(namespace, isolated and namespace != "default", services_open and namespace != "default", network, pool)

@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from controlplane.tf_reading import applies
 from controlplane.k8s.store import Obj
 from controlplane.kube_manager.context import Context
 from controlplane.kube_manager.naming import ANNOTATION_FIP_POOL
@@ -40,11 +41,11 @@ from controlplane.tf.model import (
 INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 
 
-def handled_class(ingress: Obj) -> bool:
-    """TF handles Ingresses with no class or the ``opencontrail`` class."""
-    cls = (ingress.get("spec") or {}).get("ingressClassName") or (
-        (ingress.get("metadata") or {}).get("annotations") or {}
-    ).get(INGRESS_CLASS_ANNOTATION)
+def handled_class(ingress: Obj, annotation_only: bool = False) -> bool:
+    """TF handles Ingresses with no class or the ``opencontrail`` class. The tf reading
+    (behaviour 7, ``annotation_only``) reads only the annotation, as vnc_ingress does."""
+    annotated = ((ingress.get("metadata") or {}).get("annotations") or {}).get(INGRESS_CLASS_ANNOTATION)
+    cls = annotated if annotation_only else ((ingress.get("spec") or {}).get("ingressClassName") or annotated)
     return cls in (None, "", "opencontrail")
 
 
@@ -112,7 +113,7 @@ class IngressHandler:
         namespace = ingress["metadata"].get("namespace") or "default"
         name = ingress["metadata"]["name"]
         key = (namespace, name)
-        if not handled_class(ingress):
+        if not handled_class(ingress, applies(self.ctx.config, 7)):
             self.remove(key)
             ctx.record(ingress, "Normal", "IngressClassIgnored", "not an opencontrail Ingress; TF leaves it to its controller")
             return

@@ -10,23 +10,27 @@ from __future__ import annotations
 from controlplane.tf import model as tf
 
 
-def host_matches(rule: str | None, host: str | None) -> bool:
-    """Exact host, or ``*.example.com`` matching exactly one more label; no rule host = any."""
+def host_matches(rule: str | None, host: str | None, literal: bool = False) -> bool:
+    """Exact host, or ``*.example.com`` matching exactly one more label; no rule host = any.
+    ``literal`` (the tf reading, behaviour 8: ``hdr(host) -i``): no wildcard, case aside."""
     if rule is None:
         return True
     if host is None:
         return False
+    if literal:
+        return rule.lower() == host.lower()
     if rule.startswith("*."):
         suffix = rule[1:]
         return host.endswith(suffix) and host.count(".") == rule.count(".")
     return rule == host
 
 
-def path_matches(rule: str | None, kind: str | None, path: str) -> bool:
-    """Exact, or Prefix by path segments; ImplementationSpecific is exact, as TF's HAProxy does it."""
+def path_matches(rule: str | None, kind: str | None, path: str, exact: bool = False) -> bool:
+    """Exact, or Prefix by path segments; ImplementationSpecific is exact, as TF's HAProxy does it.
+    ``exact`` (the tf reading, behaviour 8: ``acl … path <p>``): every path type is exact."""
     if rule is None:
         return True
-    if kind == "Prefix":
+    if kind == "Prefix" and not exact:
         if rule == "/":
             return True
         base = rule.rstrip("/")
@@ -34,14 +38,15 @@ def path_matches(rule: str | None, kind: str | None, path: str) -> bool:
     return path == rule
 
 
-def choose_pool(db: tf.ConfigDB, lb: tf.Loadbalancer, host: str | None, path: str) -> tf.LoadbalancerPool | None:
-    """HAProxy's choice: the first (host, path) rule that matches, longest path first, then the default."""
+def choose_pool(db: tf.ConfigDB, lb: tf.Loadbalancer, host: str | None, path: str, literal: bool = False) -> tf.LoadbalancerPool | None:
+    """HAProxy's choice: the first (host, path) rule that matches, longest path first, then the
+    default. ``literal``: the tf reading's exact paths and literal hosts (behaviour 8)."""
     listeners = [l for l in db.list(tf.LoadbalancerListener) if l.loadbalancer_refs == [lb.fq_name] and l.protocol_port == 80]
     pools = [p for p in db.list(tf.LoadbalancerPool) if listeners and p.loadbalancer_listener_refs == [listeners[0].fq_name]]
     rules = [p for p in pools if p.host is not None or p.path is not None]
     rules.sort(key=lambda p: (-(len(p.path or "")), p.fq_name))
     for pool in rules:
-        if host_matches(pool.host, host) and path_matches(pool.path, pool.path_type, path):
+        if host_matches(pool.host, host, literal) and path_matches(pool.path, pool.path_type, path, literal):
             return pool
     defaults = [p for p in pools if p.host is None and p.path is None]
     return defaults[0] if defaults else None

@@ -97,6 +97,29 @@ LenientOption = Annotated[
         "podSelector, a stray non-manifest file), become warnings.",
     ),
 ]
+class Semantics(str, Enum):
+    article = "article"
+    tf = "tf"
+
+
+SemanticsOption = Annotated[
+    Semantics | None,
+    typer.Option(
+        "--semantics",
+        help="How TF realises the cluster: as the article describes it (the default), or as tf-controller's code does "
+        "(spec/tf-semantics.md). Overrides the scenario's cluster.semantics.",
+        show_default=False,
+    ),
+]
+
+
+def _reading_of(semantics: Semantics | None) -> None:
+    """Every cluster this command builds is realised in this reading (None: the scenario's)."""
+    from vrouter.lab.sim import Simulation
+
+    Simulation.semantics_override = semantics.value if semantics is not None else None
+
+
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
 AllowOutsideOption = Annotated[
     bool, typer.Option("--allow-outside", help="Let a scenario apply files outside its own folder.")
@@ -190,6 +213,7 @@ def get(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    semantics: SemanticsOption = None,
     lenient: LenientOption = False,
 ) -> None:
     """List objects after the scenario's apply/delete steps, like kubectl get."""
@@ -197,6 +221,7 @@ def get(
     from vrouter.cli.progress import use_progress
     from vrouter.lab.sim import Simulation
 
+    _reading_of(semantics)
     use_progress(quiet)
     as_json = output in (GetOutput.json, GetOutput.yaml)
     with user_errors(as_json):
@@ -253,6 +278,7 @@ def vrouter(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    semantics: SemanticsOption = None,
 ) -> None:
     """What a node's vRouter holds, in the vRouter tools' layout (vif, rt, nh, mpls), and —
     after the scenario's checks have run — its flows and drop counters (flow, dropstats).
@@ -265,6 +291,7 @@ def vrouter(
     from vrouter.views import vrouter_tools as views
 
     as_json = wants_json(as_json, output)
+    _reading_of(semantics)
     _forwarding(quiet)
     with user_errors(as_json):
         if family != "inet":
@@ -384,6 +411,7 @@ def run(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    semantics: SemanticsOption = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail (exit 1) on warnings too: ignored kinds, a scenario with no checks. For CI guards.")
     ] = False,
@@ -398,6 +426,7 @@ def run(
     from vrouter.lab.scenario import scenario_files
     from vrouter.lab.sim import Simulation
 
+    _reading_of(semantics)
     _forwarding(quiet)
     results = []
     with user_errors(as_json):
@@ -473,10 +502,12 @@ def ping(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    semantics: SemanticsOption = None,
     pick: PickOption = Pick.first,
 ) -> None:
     """Ping once, ad hoc, after the scenario's apply/delete steps. Exit 0 reachable, 1 not."""
     as_json = wants_json(as_json, output)
+    _reading_of(semantics)
     _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count, "pick": pick.value}, quiet)
 
 
@@ -493,6 +524,7 @@ def connect(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    semantics: SemanticsOption = None,
     pick: PickOption = Pick.first,
 ) -> None:
     """TCP handshakes (or UDP exchanges), ad hoc; shows which backends answered.
@@ -503,6 +535,7 @@ def connect(
     spec = {"from": source, "to": target, "protocol": proto.upper(), "flows": flows, "pick": pick.value}
     if port is not None:
         spec["port"] = port
+    _reading_of(semantics)
     _one_off(file, seed, allow_outside, as_json, "connect", spec, quiet)
 
 
@@ -519,12 +552,14 @@ def http(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    semantics: SemanticsOption = None,
 ) -> None:
     """An HTTP request through an Ingress (Host/path pick the service), ad hoc."""
     as_json = wants_json(as_json, output)
     spec = {"from": source, "to": target, "path": path, "requests": requests}
     if host is not None:
         spec["host"] = host
+    _reading_of(semantics)
     _one_off(file, seed, allow_outside, as_json, "http", spec, quiet)
 
 
@@ -547,12 +582,14 @@ def reach(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    semantics: SemanticsOption = None,
     lenient: LenientOption = False,
 ) -> None:
     """Pod × pod reachability measured by sending packets ('.' reachable, 'X' not)."""
     from vrouter.lab.reach import reachability
     from vrouter.lab.sim import Simulation
 
+    _reading_of(semantics)
     _forwarding(quiet)
     as_json = as_json or output == ReachOutput.json
     with user_errors(as_json):
@@ -599,6 +636,7 @@ def trace(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    semantics: SemanticsOption = None,
 ) -> None:
     """The path of one packet and its reply, stage by stage, on every node it crosses."""
     as_json = wants_json(as_json, output)
@@ -606,6 +644,7 @@ def trace(
     from vrouter.lab.runner import engine_text
     from vrouter.lab.sim import Simulation
 
+    _reading_of(semantics)
     _forwarding(quiet)
     with user_errors(as_json):
         sim = Simulation.from_path(file, seed, allow_outside).build()
@@ -675,6 +714,7 @@ def connlist(
     seed: SeedOption = 0,
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
+    semantics: SemanticsOption = None,
     lenient: LenientOption = False,
 ) -> None:
     """Allowed connections between workloads and outside ranges, in netpol-analyzer's form.
@@ -689,6 +729,7 @@ def connlist(
     from vrouter.lab.connlist import connlist as measure_connlist
     from vrouter.lab.connlist import load
 
+    _reading_of(semantics)
     _forwarding(quiet)
     as_json = output == ConnlistOutput.json
     with user_errors(as_json):
@@ -714,6 +755,53 @@ def connlist(
         typer.echo(f"note: {note}", err=True)
     if out_file is None:
         typer.echo(text, nl=False)
+
+
+class View(str, Enum):
+    intent = "intent"
+    article = "article"
+    tf = "tf"
+
+
+class DivergeOutput(str, Enum):
+    txt = "txt"
+    json = "json"
+    csv = "csv"
+    md = "md"
+
+
+@app.command()
+def diverge(
+    file: Annotated[Path, typer.Option("-f", "--dirpath", help="A scenario file, or a manifest file or directory.", show_default=False)],
+    first: Annotated[View, typer.Option("--from", help="The view to hold against the other: a measured one (tf, article) or intent.")] = View.tf,
+    second: Annotated[View, typer.Option("--to", help="The other view.")] = View.intent,
+    output: Annotated[DivergeOutput, typer.Option("-o", "--output", help="txt, json, csv or md.")] = DivergeOutput.txt,
+    seed: SeedOption = 0,
+    allow_outside: AllowOutsideOption = False,
+    quiet: QuietOption = False,
+    lenient: LenientOption = False,
+) -> None:
+    """Where two views of the cluster disagree, and which behaviour explains each difference.
+
+    Views: intent (what Kubernetes says: NetworkPolicy, AdminNetworkPolicy, Ingress), article (TF
+    as the article describes it, measured) and tf (TF as tf-controller's code does it, measured).
+    Each difference names its cause, found by removing each candidate alone and measuring again
+    (spec/tf-semantics.md). Exit 0 when the views agree, 1 when they differ, 2 for bad input — a CI
+    guard for a repository of manifests.
+    """
+    from vrouter.lab.diverge import diverge as compare
+
+    _forwarding(quiet)
+    as_json = output == DivergeOutput.json
+    with user_errors(as_json):
+        if first == second:
+            raise InputError(f"--from and --to are both {first.value}: nothing to compare", path="--to")
+        with reading(lenient):
+            report = compare(file, first.value, second.value, seed, allow_outside)
+    typer.echo(report.render(output.value), nl=False)
+    if not report.divergences and output == DivergeOutput.txt:
+        typer.echo(f"note: {first.value} and {second.value} agree on every connection", err=True)
+    raise typer.Exit(1 if report.divergences else 0)
 
 
 # --- warmup ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from controlplane.errors import InputError
 from controlplane.inet import ip_int, protocol_number
 from controlplane.tf import model as tf
 from controlplane.tf.haproxy import choose_pool
+from controlplane.tf_reading import applies
 from vrouter.dataplane.packets import same_reason
 from vrouter.tabular import Tabular
 from vrouter.lab.conversation import Conversation, converse, merged
@@ -235,7 +236,7 @@ def run_http(sim: Simulation, spec: HttpSpec) -> tuple[dict[str, Any], Conversat
     active = sim.cluster.db.get(tf.VirtualMachineInterface, lb.virtual_machine_interface_refs[0])
     node = sim.nodes[active.node]
     # HAProxy itself answers a request it has no backend for (404/503): the drop is its own
-    pool = choose_pool(sim.cluster.db, lb, spec.host, spec.path)
+    pool = choose_pool(sim.cluster.db, lb, spec.host, spec.path, literal=applies(sim.cluster.config, 8))
     if pool is None:
         observed.update(reachable=False, received=0, dropReason="NoIngressRule", dropNode=active.node)
         return observed, front, target

@@ -554,7 +554,7 @@ def admin_policies(sim: Simulation) -> list[dict[str, Any]]:
     return [obj for (kind, _, _), obj in sorted(sim.cluster.ignored.items()) if kind in ADMIN_KINDS]
 
 
-def connlist(sim: Simulation, intent: bool = False) -> ConnList:
+def connlist(sim: Simulation, intent: bool = False, admin_cuts: bool = False) -> ConnList:
     """Measure the allowed connectivity of a built simulation (see the module's docstring);
     with ``intent``, evaluate Kubernetes' meaning instead (:mod:`vrouter.intent`), with the
     admin policies and the Ingress exposure lines."""
@@ -566,7 +566,8 @@ def connlist(sim: Simulation, intent: bool = False) -> ConnList:
     notes: list[str] = []
     unmeasured: list[str] = []
     named = [port for pod in pods for port in container_ports(pod)]
-    pieces = port_pieces(policies, pods, admin_port_cuts(admin, named) if intent else None)
+    cut_for_admin = intent or admin_cuts  # admin_cuts: cut as the intent view does, to compare with it
+    pieces = port_pieces(policies, pods, admin_port_cuts(admin, named) if cut_for_admin else None)
     gateway_node = sim.nodes[GATEWAY_NODE]
     client_vif = next(i for i, v in gateway_node.vifs.items() if v.type == VIF_CLIENT)
     gateway = (gateway_node.index, client_vif)
@@ -574,7 +575,7 @@ def connlist(sim: Simulation, intent: bool = False) -> ConnList:
 
     pod_ends = workloads(sim, notes)
     sources = outside(address_pieces(policies, "ingress"), taken, gateway, unmeasured)
-    targets = outside(address_pieces(policies, "egress", admin_networks(admin) if intent else ()), taken, gateway, unmeasured)
+    targets = outside(address_pieces(policies, "egress", admin_networks(admin) if cut_for_admin else ()), taken, gateway, unmeasured)
     endpoints = [*pod_ends, *sources, *targets]
     probes = plan_probes(len(pod_ends), len(sources), len(targets), pieces)
     routes = [o for (kind, _, _), o in sorted(sim.cluster.ignored.items()) if kind == "Route"]

@@ -47,9 +47,16 @@ class Simulation:
         self._fabric: Fabric | None = None
         self.flows_of_check: dict[str, list[str | None]] = {}  # named check → backend per flow
 
+    #: ``--semantics``: the reading every scenario loaded from now on is realised in, whatever
+    #: its ``cluster.semantics`` says (None: as it says). The command line sets it per command.
+    semantics_override: str | None = None
+
     @classmethod
     def from_path(cls, path: str | Path, seed: int = 0, allow_outside: bool = False, ipblock_selects_pods: bool = True) -> "Simulation":
-        return cls(load_scenario(path, allow_outside), seed, ipblock_selects_pods)
+        scenario = load_scenario(path, allow_outside)
+        if cls.semantics_override is not None:
+            scenario.cluster = scenario.cluster.model_copy(update={"semantics": cls.semantics_override})
+        return cls(scenario, seed, ipblock_selects_pods)
 
     @classmethod
     def from_objects(cls, objects: Sequence[dict[str, Any]], config: ClusterConfig | None = None, seed: int = 0) -> "Simulation":

@@ -1,0 +1,188 @@
+"""The tf reading, behaviour by behaviour: its answer, and the article reading's, on a small cluster."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from k8s_objects import objects
+from typer.testing import CliRunner
+
+from controlplane.config import ClusterConfig
+from vrouter.cli.main import app
+from vrouter.lab.checks import run_check
+from vrouter.lab.scenario import parse_check
+from vrouter.lab.sim import Simulation
+
+ROOT = Path(__file__).resolve().parents[2]
+PODS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: client, labels: {role: client, tier: a}}
+spec: {nodeName: worker01, containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec: {nodeName: worker02, containers: [{name: c, image: nginx, ports: [{name: http, containerPort: 80}, {containerPort: 8080}, {containerPort: 8085}]}]}
+"""
+
+
+def both(manifests: str, check: dict, extra_config: dict | None = None) -> tuple[dict, dict]:
+    """(article reading's observation, tf reading's) of one check."""
+    out = []
+    for semantics in ("article", "tf"):
+        config = ClusterConfig.model_validate({"semantics": semantics, **(extra_config or {})})
+        sim = Simulation.from_objects(objects(PODS + "---\n" + textwrap.dedent(manifests)), config)
+        out.append(run_check(sim, parse_check("connect" if "port" in check else "ping", check)).observed)
+    return out[0], out[1]
+
+
+def test_2_a_named_port_is_not_resolved() -> None:
+    policy = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: web}
+    spec:
+      podSelector: {matchLabels: {app: web}}
+      ingress: [{ports: [{port: http}]}]
+    """
+    article, tf = both(policy, {"from": "default/client", "to": "default/web", "port": 80})
+    assert article["reachable"] and not tf["reachable"] and tf["dropReason"] == "OutSG"
+
+
+def test_2_end_port_is_ignored() -> None:
+    policy = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: web}
+    spec:
+      podSelector: {matchLabels: {app: web}}
+      ingress: [{ports: [{port: 8080, endPort: 8090}]}]
+    """
+    article, tf = both(policy, {"from": "default/client", "to": "default/web", "port": 8085})
+    assert article["reachable"] and not tf["reachable"]
+    _, tf_first = both(policy, {"from": "default/client", "to": "default/web", "port": 8080})
+    assert tf_first["reachable"]  # the rule still covers its port
+
+
+def test_3_match_expressions_keep_their_last_value_and_notin_reads_as_in() -> None:
+    policy = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: web}
+    spec:
+      podSelector: {matchLabels: {app: web}}
+      ingress:
+      - from: [{podSelector: {matchExpressions: [{key: tier, operator: NotIn, values: [b]}]}}]
+    """
+    # tier=a is "not in (b)": Kubernetes admits the client; TF reads "tier in (b)" and does not
+    article, tf = both(policy, {"from": "default/client", "to": "default/web", "port": 80})
+    assert article["reachable"] and not tf["reachable"]
+
+
+def test_5_a_later_egress_entry_overwrites_an_earlier_one() -> None:
+    policy = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: client}
+    spec:
+      podSelector: {matchLabels: {role: client}}
+      policyTypes: [Egress]
+      egress:
+      - to: [{podSelector: {matchLabels: {app: web}}}]
+        ports: [{port: 80}]
+      - ports: [{port: 53, protocol: UDP}]
+    """
+    article, tf = both(policy, {"from": "default/client", "to": "default/web", "port": 80})
+    assert article["reachable"] and not tf["reachable"] and tf["dropReason"] == "SG"
+
+
+INGRESS = """
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: site}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: shop.example.com
+    http:
+      paths: [{path: /shop, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
+"""
+
+
+def test_7_only_the_class_annotation_is_read() -> None:
+    results = []
+    for semantics in ("article", "tf"):
+        sim = Simulation.from_objects(objects(PODS + "---\n" + INGRESS), ClusterConfig.model_validate({"semantics": semantics}))
+        results.append(bool(sim.cluster.store.get("Ingress", "default", "site").get("status", {}).get("loadBalancer", {}).get("ingress")))
+    assert results == [False, True]  # class nginx: the article leaves it to nginx, TF's code realises it
+
+
+def test_8_haproxy_matches_paths_exactly() -> None:
+    config = {"semantics": "tf"}
+    observed = []
+    for semantics in ("article", "tf"):
+        sim = Simulation.from_objects(objects(PODS + "---\n" + INGRESS.replace("ingressClassName: nginx", "ingressClassName: opencontrail")), ClusterConfig.model_validate({**config, "semantics": semantics}))
+        observed.append(run_check(sim, parse_check("http", {"from": "default/client", "to": "ingress/default/site", "host": "shop.example.com", "path": "/shop/cart"})).observed)
+    assert observed[0]["reachable"] and not observed[1]["reachable"] and observed[1]["dropReason"] == "NoIngressRule"
+
+
+def test_15_isolation_service_is_not_read() -> None:
+    namespaces = """
+    apiVersion: v1
+    kind: Namespace
+    metadata: {name: private, annotations: {opencontrail.org/isolation: "true", opencontrail.org/isolation.service: "false"}}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: api, namespace: private}
+    spec: {selector: {app: api}, ports: [{port: 80}]}
+    ---
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: api, namespace: private, labels: {app: api}}
+    spec: {containers: [{name: c, image: nginx}]}
+    """
+    article, tf = both(namespaces, {"from": "default/client", "to": "service/private/api", "port": 80})
+    assert article["reachable"] and not tf["reachable"]
+
+
+def test_the_reading_comes_from_the_scenario_or_the_command_line(tmp_path: Path) -> None:
+    source = (ROOT / "scenarios" / "article" / "network-policy.yaml").read_text()
+    (tmp_path / "network-policy").symlink_to(ROOT / "scenarios" / "article" / "network-policy")
+    (tmp_path / "s.yaml").write_text(source.replace("steps:", "cluster: {semantics: tf}\nsteps:", 1))
+    runner = CliRunner()
+    in_file = json.loads(runner.invoke(app, ["run", str(tmp_path / "s.yaml"), "--json", "--allow-outside"]).stdout)
+    on_line = json.loads(runner.invoke(app, ["run", str(ROOT / "scenarios" / "article" / "network-policy.yaml"), "--json", "--semantics", "tf"]).stdout)
+    article = json.loads(runner.invoke(app, ["run", str(ROOT / "scenarios" / "article" / "network-policy.yaml"), "--json"]).stdout)
+    verdicts = [[c["observed"]["reachable"] for c in doc["scenarios"][0]["checks"]] for doc in (in_file, on_line, article)]
+    assert verdicts[0] == verdicts[1] != verdicts[2]
+    assert article["passed"] and not on_line["passed"]
+
+
+@pytest.mark.parametrize("fmt", ["txt", "json", "csv", "md"])
+def test_diverge_lists_the_named_port_divergence(fmt: str) -> None:
+    result = CliRunner().invoke(app, ["diverge", "-f", str(ROOT / "scenarios" / "article" / "network-policy.yaml"), "-o", fmt])
+    assert result.exit_code == 1
+    if fmt == "json":
+        rows = json.loads(result.stdout)
+        assert {"src": "shop/frontend[Pod]", "dst": "shop/backend[Pod]", "conn": "TCP 8080", "allowedIn": "intent", "deniedIn": "tf"}.items() <= rows[-1].items()
+        assert rows[-1]["behaviours"][0]["number"] == 2
+    else:
+        assert "shop/frontend[Pod]" in result.stdout and "8080" in result.stdout and "named port" in result.stdout
+
+
+def test_diverge_is_silent_on_a_plain_cluster(tmp_path: Path) -> None:
+    (tmp_path / "pods.yaml").write_text(textwrap.dedent(PODS))
+    result = CliRunner().invoke(app, ["diverge", "-f", str(tmp_path)])
+    assert result.exit_code == 0 and result.stdout == ""
+    bad = CliRunner().invoke(app, ["diverge", "-f", str(tmp_path / "missing.yaml")])
+    assert bad.exit_code == 2
