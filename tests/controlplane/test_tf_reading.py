@@ -186,3 +186,25 @@ def test_diverge_is_silent_on_a_plain_cluster(tmp_path: Path) -> None:
     assert result.exit_code == 0 and result.stdout == ""
     bad = CliRunner().invoke(app, ["diverge", "-f", str(tmp_path / "missing.yaml")])
     assert bad.exit_code == 2
+
+
+TF_SCENARIOS = sorted((ROOT / "scenarios" / "tf").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("semantics", ["article", "tf"])
+@pytest.mark.parametrize("scenario", TF_SCENARIOS, ids=[p.stem for p in TF_SCENARIOS])
+def test_each_behaviour_scenario_states_both_readings_and_passes_in_both(scenario: Path, semantics: str) -> None:
+    result = CliRunner().invoke(app, ["run", str(scenario), "--json", "--semantics", semantics])
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 0 and doc["passed"], [c for c in doc["scenarios"][0]["checks"] if not c["passed"]]
+    assert any(f"({semantics})" in c["expected"] for c in doc["scenarios"][0]["checks"])  # a check that differs by reading
+
+
+def test_an_expectation_per_reading_names_both(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "apiVersion: vrsim/v1\nkind: Scenario\nmetadata: {name: x}\nsteps:\n"
+        "  - apply: {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {containers: [{name: c, image: busybox}]}}\n"
+        "  - ping: {from: default/a, to: default/a}\n    expect: {tf: reachable}\n"
+    )
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "s.yaml")])
+    assert result.exit_code == 2 and "missing article" in result.stderr

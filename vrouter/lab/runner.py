@@ -86,6 +86,7 @@ def run_scenario(sim: Simulation) -> ScenarioResult:
     with task(f"{sim.scenario.name}: steps", total=len(sim.scenario.steps)) as advance:
         for step in sim.scenario.steps:
             if isinstance(step, CheckStep):
+                step = step.in_reading(sim.cluster.config.semantics)
                 if step.expect.note:
                     sim.notes.append(f"{sim.scenario.file}:{step.line}: {step.expect.note}" if step.line else step.expect.note)
                 try:

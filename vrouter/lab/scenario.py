@@ -39,6 +39,7 @@ SCENARIO_API_VERSION = "vrsim/v1"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 CHECK_KINDS = ("ping", "connect", "http")
+READINGS = ("article", "tf")  # cluster.semantics
 STEP_KINDS = ("apply", "delete", "wait", *CHECK_KINDS)
 MAX_WAIT_SECONDS = 10**9
 MAX_COUNT = 100_000
@@ -136,6 +137,15 @@ class CheckStep:
     line: int | None
     number: int = 0  # the step's position in the scenario, from 1
     name: str | None = None  # lets a later check compare its flows with this one's
+    #: ``expect: {article: …, tf: …}``: the expectation in each reading (empty: one for both)
+    expect_by_reading: dict[str, ExpectSpec] = field(default_factory=dict)
+    text_by_reading: dict[str, str] = field(default_factory=dict)
+
+    def in_reading(self, semantics: str) -> "CheckStep":
+        """This check with the expectation of ``semantics`` (itself when it has only one)."""
+        if semantics not in self.expect_by_reading:
+            return self
+        return CheckStep(self.kind, self.spec, self.expect_by_reading[semantics], f"{self.text_by_reading[semantics]} ({semantics})", self.line, self.number, self.name)
 
     @property
     def path(self) -> str | None:
@@ -300,9 +310,19 @@ def _check_step(kind: str, raw: dict[str, Any], source: Source, loc: tuple[str |
     if not isinstance(raw[kind], dict):
         raise _error(source, (*loc, kind), f"{kind} takes a mapping with from and to")
     spec = _validated(model, raw[kind], source, (*loc, kind))
-    expect, text = _expect(raw.get("expect"), source, (*loc, "expect"))
+    value = raw.get("expect")
+    by_reading: dict[str, tuple[ExpectSpec, str]] = {}
+    if isinstance(value, dict) and value and set(value) <= set(READINGS):
+        # one expectation per reading: `expect: {article: reachable, tf: unreachable}`
+        missing = [r for r in READINGS if r not in value]
+        if missing:
+            raise _error(source, (*loc, "expect"), f"an expectation per reading names both: {', '.join(READINGS)} (missing {', '.join(missing)})")
+        by_reading = {r: _expect(value[r], source, (*loc, "expect", r)) for r in READINGS}
+        expect, text = by_reading["article"]
+    else:
+        expect, text = _expect(value, source, (*loc, "expect"))
     number = int(loc[-1]) + 1 if loc and isinstance(loc[-1], int) else 0
-    return CheckStep(kind, spec, expect, text, source.line_of(loc), number, name)
+    return CheckStep(kind, spec, expect, text, source.line_of(loc), number, name, {r: e for r, (e, _) in by_reading.items()}, {r: t for r, (_, t) in by_reading.items()})
 
 
 def _check_names(step: CheckStep, named: dict[str, CheckStep], source: Source, loc: tuple[str | int, ...]) -> None:
