@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from controlplane.tf_reading import applies
 from controlplane.k8s.endpoints import Backend, service_backends, service_port_name
 from controlplane.k8s.store import Obj
 from controlplane.kube_manager.context import Context, annotations_of, parse_fip_pool_ref
@@ -93,6 +94,8 @@ class ServiceHandler:
             pool = self.find_pool(ref) if ref is not None else None
             if pool is not None:
                 return pool, origin
+            if applies(self.ctx.config, 13):
+                continue  # the tf reading: a missing pool falls through to the next one
             what = fq_str(ref) if ref is not None else "an unreadable value"
             return None, f"the {origin} names {what}, which does not exist"
         return None, "no floating-IP pool: no fip-pool annotation on the service or its namespace and no cluster publicFipPool"
@@ -286,7 +289,12 @@ class ServiceHandler:
                 "BackendWithoutInterface",
                 f"endpoints without a TF interface cannot be ECMP members: {', '.join(sorted(skipped))}",
             )
-        return {vmi: tuple(sorted(maps, key=lambda m: (m.protocol, m.src_port))) for vmi, maps in sorted(members.items())}
+        out = {vmi: tuple(sorted(maps, key=lambda m: (m.protocol, m.src_port))) for vmi, maps in sorted(members.items())}
+        if applies(self.ctx.config, 14) and out:
+            # the tf reading: one port map per floating IP, the first member's (vnc_service)
+            first = next(iter(out.values()))
+            out = {vmi: first for vmi in out}
+        return out
 
     def _attach(self, fip_fq: FqName, members: dict[FqName, tuple[PortMapping, ...]]) -> None:
         fip = self.ctx.db.get(FloatingIp, fip_fq)
@@ -299,6 +307,8 @@ class ServiceHandler:
     def _wanted_external(self, service: Obj) -> list[str | None]:
         """External addresses wanted: explicit ones, or None for 'the pool's next free one'."""
         spec = service.get("spec") or {}
+        if applies(self.ctx.config, 12):
+            return self._wanted_external_tf(service)
         out: list[str | None] = []
         if spec.get("type") == "LoadBalancer":
             first = spec.get("loadBalancerIP") or (spec.get("externalIPs") or [None])[0]
@@ -310,6 +320,22 @@ class ServiceHandler:
             if ip not in out:
                 out.append(ip)
         return out
+
+    def _wanted_external_tf(self, service: Obj) -> list[str | None]:
+        """The tf reading (behaviour 12, vnc_service _update_service_public_ip): a LoadBalancer
+        takes ``loadBalancerIP`` alone when set, else its ``externalIPs``, else one from the
+        pool; a ClusterIP service its ``externalIPs``; a NodePort service none."""
+        spec = service.get("spec") or {}
+        kind = spec.get("type") or "ClusterIP"
+        external = list(dict.fromkeys(spec.get("externalIPs") or []))
+        if kind == "LoadBalancer":
+            if spec.get("loadBalancerIP"):
+                return [spec["loadBalancerIP"]]
+            if external:
+                return list(external)
+            record = self.records.get((service["metadata"].get("namespace") or "default", service["metadata"]["name"]))
+            return [next(iter(record.external_fips)) if record is not None and record.external_fips else None]
+        return list(external) if kind == "ClusterIP" else []
 
     def _sync_external(self, service: Obj, record: ServiceRecord, members: dict[FqName, tuple[PortMapping, ...]]) -> bool:
         ctx = self.ctx

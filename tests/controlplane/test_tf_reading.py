@@ -11,6 +11,7 @@ from k8s_objects import objects
 from typer.testing import CliRunner
 
 from controlplane.config import ClusterConfig
+from controlplane.tf.model import FloatingIp
 from vrouter.cli.main import app
 from vrouter.lab.checks import run_check
 from vrouter.lab.scenario import parse_check
@@ -208,3 +209,18 @@ def test_an_expectation_per_reading_names_both(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(app, ["run", str(tmp_path / "s.yaml")])
     assert result.exit_code == 2 and "missing article" in result.stderr
+
+
+def test_12_load_balancer_ip_replaces_external_ips() -> None:
+    service = """
+    apiVersion: v1
+    kind: Service
+    metadata: {name: lb}
+    spec: {type: LoadBalancer, loadBalancerIP: 203.0.113.10, externalIPs: [203.0.113.11], selector: {app: web}, ports: [{port: 80}]}
+    """
+    pool = {"publicFipPool": {"name": "public-pool", "network": "public", "subnet": "203.0.113.0/24"}}
+    addresses = []
+    for semantics in ("article", "tf"):
+        sim = Simulation.from_objects(objects(PODS + "---\n" + textwrap.dedent(service)), ClusterConfig.model_validate({"semantics": semantics, **pool}))
+        addresses.append(sorted(f.floating_ip_address for f in sim.cluster.db.list(FloatingIp) if f.role == "external-ip"))
+    assert addresses == [["203.0.113.10", "203.0.113.11"], ["203.0.113.10"]]
