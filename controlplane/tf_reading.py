@@ -14,7 +14,7 @@ parsers read it — so the same controller and dataplane enforce it:
 5. ``egress_parser``: the rules of several ``egress`` entries share names, so a later entry
    overwrites an earlier one — only the last entry stays.
 
-The others live where kube-manager does them (namespaces: 15; Ingress: 7, 8; Services: 12,
+The others live where kube-manager does them (namespaces: 15; Ingress: 7, 8, 9, 11; Services: 12,
 13, 14 — see :func:`applies`). Each behaviour can be switched off on its own
 (``ClusterConfig.tfBehaviours``), which ``vrsim diverge`` uses to say which one explains a
 difference.
@@ -32,6 +32,8 @@ TF_BEHAVIOURS: dict[int, str] = {
     5: "NetworkPolicy egress: several egress entries overwrite each other, the last one stays (egress_parser)",
     7: "Ingress class: only the kubernetes.io/ingress.class annotation is read, not ingressClassName (vnc_ingress)",
     8: "HAProxy matches the Ingress path exactly and the host literally (haproxy_config)",
+    9: "an Ingress backend's service port must be a number: a named port is not realised (vnc_ingress)",
+    11: "an Ingress's status lists its floating IP and its VIP (vnc_ingress)",
     12: "external IPs: loadBalancerIP replaces externalIPs; a NodePort service gets no floating IP for them (vnc_service)",
     13: "a floating-IP pool an annotation names that does not exist falls through to the next pool (vnc_service)",
     14: "one port map per floating IP: the first member's resolved target port wins (vnc_service)",

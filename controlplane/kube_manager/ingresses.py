@@ -128,8 +128,11 @@ class IngressHandler:
                 return
         self._sync_pools(ingress, record)
         self._sync_external(ingress, record)
-        address = record.external[0] if record.external else record.vip
-        wanted = [{"ip": address}]
+        if applies(ctx.config, 11):  # the tf reading: the status lists the floating IP and the VIP
+            wanted = [{"ip": a} for a in ((record.external[0],) if record.external else ()) + (record.vip,)]
+        else:
+            address = record.external[0] if record.external else record.vip
+            wanted = [{"ip": address}]
         if ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") != wanted:
             ctx.store.update_status("Ingress", namespace, name, {"loadBalancer": {"ingress": wanted}})
 
@@ -198,6 +201,7 @@ class IngressHandler:
         lb_name = record.lb[-1]
         project = record.lb[:-1]
         ports = [("HTTP", 80)] + ([("HTTPS", 443)] if (ingress.get("spec") or {}).get("tls") else [])
+        named: list[str] = []
         missing: list[str] = []
         for protocol, number in ports:
             listener = ctx.db.create(
@@ -222,6 +226,10 @@ class IngressHandler:
                     )
                 )
                 record.pools.append(pool.fq_name)
+                if isinstance(rule.port, str) and applies(ctx.config, 9):
+                    # the tf reading: vnc_ingress reads port.number only; a named port is not realised
+                    named.append(f"{rule.service}:{rule.port}")
+                    continue
                 target = self._service_target(namespace, rule)
                 if target is None:
                     missing.append(f"{rule.service}:{rule.port}")
@@ -234,6 +242,10 @@ class IngressHandler:
                         target=f"service/{namespace}/{rule.service}",
                     )
                 )
+        if named:
+            ctx.record(ingress, "Warning", "NamedServicePort", f"backend ports by name are not realised by TF (port.number only): {', '.join(sorted(set(named)))}")
+            ctx.set_condition(ingress, False, "NamedServicePort", ", ".join(sorted(set(named))))
+            return
         if missing:
             ctx.record(ingress, "Warning", "BackendServiceNotFound", f"no ClusterIP for {', '.join(sorted(set(missing)))}")
             ctx.set_condition(ingress, False, "BackendServiceNotFound", ", ".join(sorted(set(missing))))

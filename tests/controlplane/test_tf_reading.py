@@ -224,3 +224,14 @@ def test_12_load_balancer_ip_replaces_external_ips() -> None:
         sim = Simulation.from_objects(objects(PODS + "---\n" + textwrap.dedent(service)), ClusterConfig.model_validate({"semantics": semantics, **pool}))
         addresses.append(sorted(f.floating_ip_address for f in sim.cluster.db.list(FloatingIp) if f.role == "external-ip"))
     assert addresses == [["203.0.113.10", "203.0.113.11"], ["203.0.113.10"]]
+
+
+def test_11_an_ingress_status_lists_its_floating_ip_and_its_vip() -> None:
+    path = str(ROOT / "scenarios" / "tf" / "07-08-ingress.yaml")
+    runner = CliRunner()
+    shown = {}
+    for semantics in ("article", "tf"):
+        items = json.loads(runner.invoke(app, ["get", "ingress", "shop", "-o", "json", "-f", path, "--semantics", semantics]).stdout)["items"]
+        shown[semantics] = [i["ip"] for i in items[0]["status"]["loadBalancer"]["ingress"]]
+    assert len(shown["article"]) == 1 and shown["article"][0].startswith("203.0.113.")
+    assert len(shown["tf"]) == 2 and shown["tf"][0].startswith("203.0.113.") and shown["tf"][1].startswith("10.47.")
