@@ -28,17 +28,20 @@ from typing import Any
 #: every behaviour of the tf reading vrsim realises (spec/tf-semantics.md numbering)
 TF_BEHAVIOURS: dict[int, str] = {
     2: "NetworkPolicy ports: endPort is ignored and a named port is not resolved (kube-manager ports_parser)",
+    4: "ipBlock except becomes a DENY rule ahead of the allows: it overrides allows of other rules and policies (vnc_security_policy)",
     3: "NetworkPolicy selectors: matchExpressions keep their last value, NotIn reads as In, Exists/DoesNotExist are dropped (_get_tags)",
     5: "NetworkPolicy egress: several egress entries overwrite each other, the last one stays (egress_parser)",
     7: "Ingress class: only the kubernetes.io/ingress.class annotation is read, not ingressClassName (vnc_ingress)",
     8: "HAProxy matches the Ingress path exactly and the host literally (haproxy_config)",
     9: "an Ingress backend's service port must be a number: a named port is not realised (vnc_ingress)",
+    10: "the <cluster>-Ingress firewall policy lets an Ingress's HAProxy reach the backends ahead of any NetworkPolicy (vnc_security_policy)",
     11: "an Ingress's status lists its floating IP and its VIP (vnc_ingress)",
     12: "external IPs: loadBalancerIP replaces externalIPs; a NodePort service gets no floating IP for them (vnc_service)",
     13: "a floating-IP pool an annotation names that does not exist falls through to the next pool (vnc_service)",
     14: "one port map per floating IP: the first member's resolved target port wins (vnc_service)",
     15: "opencontrail.org/isolation.service is not read: an isolated namespace's services stay isolated (vnc_namespace)",
 }
+TF_BEHAVIOURS = dict(sorted(TF_BEHAVIOURS.items()))
 
 
 def applies(config: Any, behaviour: int) -> bool:

@@ -35,13 +35,13 @@ import networkx as nx
 from controlplane.config import GATEWAY_NODE, ClusterConfig
 from controlplane.controller.acl import AclEntry, vn_acl
 from controlplane.controller.connectivity import vn_graph
-from controlplane.controller.netpol import OPEN, Direction, PodInfo, PolicyIndex, named_ports_of
+from controlplane.controller.netpol import ANY_PROTOCOL, OPEN, Allow, Direction, PodInfo, PolicyIndex, RuleRef, named_ports_of
 from controlplane.inet import ip_int
 from controlplane.k8s.kube_proxy import NodePortRule, node_port_rules
 from controlplane.k8s.store import ObjectStore
 from controlplane.tf import model as tf
 from controlplane.tf.model import FqName, PortMapping
-from controlplane.tf_reading import tf_network_policy
+from controlplane.tf_reading import applies, tf_network_policy
 
 # endpoint kinds
 VMI = "vmi"  # a port, in its own VN's VRF
@@ -174,6 +174,15 @@ def _host(prefix: str) -> str:
     return f"{prefix}/32"
 
 
+def ingress_past_policies(direction: Direction, haproxies: list[int]) -> Direction:
+    """A pod's ingress with the HAProxy addresses allowed first (the tf reading, behaviour 10)."""
+    if not direction.isolated or not haproxies:
+        return direction
+    ref = RuleRef("<cluster>-Ingress", "ingress", 0)
+    first = tuple(Allow(ip, ip, ANY_PROTOCOL, 0, 65535, ref) for ip in haproxies)
+    return Direction(True, first + direction.allows, direction.policies)
+
+
 class Controller:
     """Computes the :class:`Intent` of a cluster, keeping ECMP slots between runs.
 
@@ -261,7 +270,10 @@ class Controller:
             pod_of[vmi.fq_name] = info
         namespaces = {n["metadata"]["name"]: dict(n["metadata"].get("labels") or {}) for n in store.list("Namespace")}
         policies = [tf_network_policy(p, self.config) for p in store.list("NetworkPolicy")]  # the tf reading's parsers
-        index = PolicyIndex(pods, namespaces, policies, self.ipblock_selects_pods)
+        index = PolicyIndex(pods, namespaces, policies, self.ipblock_selects_pods, except_denies=applies(self.config, 4))
+        # the tf reading (behaviour 10): kube-manager's <cluster>-Ingress firewall policy, ahead of
+        # every NetworkPolicy, lets the Ingresses' HAProxy reach any pod
+        haproxies = [ip_int(lb.vip_address) for lb in db.list(tf.Loadbalancer) if lb.loadbalancer_provider == "opencontrail"] if applies(self.config, 10) else []
         out: dict[FqName, Interface] = {}
         for vmi in sorted(db.list(tf.VirtualMachineInterface), key=lambda v: v.fq_name):
             if vmi.node is None or not vmi.virtual_network_refs:
@@ -276,7 +288,7 @@ class Controller:
                 owner=vmi.device_owner,
                 pod=f"{info.namespace}/{info.name}" if info else None,
                 fips=tuple(sorted(fips.get(vmi.fq_name, []))),
-                ingress=index.direction(info, True) if info else OPEN,
+                ingress=ingress_past_policies(index.direction(info, True), haproxies) if info else OPEN,
                 egress=index.direction(info, False) if info else OPEN,
                 standby=vmi.fq_name in standby,
             )

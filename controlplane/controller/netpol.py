@@ -33,6 +33,8 @@ from controlplane.k8s.selectors import matches
 from controlplane.k8s.store import Obj
 
 ANY_PROTOCOL = 0
+#: the protocols an any-protocol allow stands for, when a denial takes one of them out
+OTHER_PROTOCOLS = tuple(sorted({PROTOCOL_NUMBERS[name] for name in ("icmp", "tcp", "udp", "sctp")}))
 ALL_ADDRESSES = (0, 0xFFFFFFFF)
 
 
@@ -153,10 +155,60 @@ def subtract(ranges: Iterable[tuple[int, int]], cut: tuple[int, int]) -> list[tu
     return out
 
 
+def except_denials(policy: Obj, key: str, peers_key: str) -> list[tuple[list[tuple[int, int]], int, int, int]]:
+    """The DENY rules kube-manager makes of a policy's ``except`` lists in one direction:
+    (address ranges, protocol, port range) — the rule's ports, or any."""
+    out = []
+    for rule in (policy.get("spec") or {}).get(key) or []:
+        holes = [r for peer in rule.get(peers_key) or [] if peer.get("ipBlock") for text in peer["ipBlock"].get("except") or [] for r in cidr_ranges({"cidr": text})]
+        if not holes:
+            continue
+        ports = rule.get("ports") or [None]
+        for port in ports:
+            if port is None or port.get("port") is None:
+                protocol = PROTOCOL_NUMBERS.get(str((port or {}).get("protocol") or "").lower(), ANY_PROTOCOL) if port else ANY_PROTOCOL
+                out.append((holes, protocol, 0, 65535))
+            elif isinstance(port.get("port"), int):
+                out.append((holes, PROTOCOL_NUMBERS.get(str(port.get("protocol") or "TCP").lower(), 0), int(port["port"]), int(port.get("endPort") or port["port"])))
+    return out
+
+
+def denied_by_excepts(allows: list[Allow], denials: list[tuple[list[tuple[int, int]], int, int, int]]) -> list[Allow]:
+    """The allows with the denials' addresses taken out, on the ports and protocol they share."""
+    for holes, protocol, port_lo, port_hi in denials:
+        kept: list[Allow] = []
+        for allow in allows:
+            shares_protocol = protocol == ANY_PROTOCOL or allow.protocol in (ANY_PROTOCOL, protocol)
+            lo, hi = max(allow.port_lo, port_lo), min(allow.port_hi, port_hi)
+            if not shares_protocol or lo > hi:
+                kept.append(allow)
+                continue
+            # outside the denial's ports: untouched; inside: the holes cut out
+            if allow.port_lo < lo:
+                kept.append(Allow(allow.lo, allow.hi, allow.protocol, allow.port_lo, lo - 1, allow.ref))
+            if allow.port_hi > hi:
+                kept.append(Allow(allow.lo, allow.hi, allow.protocol, hi + 1, allow.port_hi, allow.ref))
+            if allow.protocol == ANY_PROTOCOL and protocol != ANY_PROTOCOL:
+                # the denial is one protocol's: the others keep the whole window
+                kept.extend(Allow(allow.lo, allow.hi, other, lo, hi, allow.ref) for other in OTHER_PROTOCOLS if other != protocol)
+            ranges = [(allow.lo, allow.hi)]
+            for hole in holes:
+                ranges = subtract(ranges, hole)
+            narrowed = protocol if allow.protocol == ANY_PROTOCOL else allow.protocol
+            kept.extend(Allow(a, b, narrowed, lo, hi, allow.ref) for a, b in ranges)
+        allows = kept
+    return allows
+
+
 class PolicyIndex:
     """The cluster's pods, namespaces and policies, indexed for evaluating peers and selections."""
 
-    def __init__(self, pods: Sequence[PodInfo], namespaces: Mapping[str, Mapping[str, str]], policies: Sequence[Obj], ipblock_selects_pods: bool = True) -> None:
+    def __init__(
+        self, pods: Sequence[PodInfo], namespaces: Mapping[str, Mapping[str, str]], policies: Sequence[Obj], ipblock_selects_pods: bool = True, except_denies: bool = False
+    ) -> None:
+        #: the tf reading (behaviour 4): an ipBlock's ``except`` is a DENY rule ahead of every
+        #: allow of the direction, so it overrides allows of other rules and policies too
+        self.except_denies = except_denies
         self.pods = list(pods)
         self.namespace_labels = dict(namespaces)
         self.policies = list(policies)
@@ -238,6 +290,8 @@ class PolicyIndex:
                 ref = RuleRef(name, key, index)
                 allows.extend(self._rule_allows(rule, peers_key, namespace, pod, ingress, ref))
         names = tuple(f"{p['metadata'].get('namespace') or 'default'}/{p['metadata']['name']}" for p in policies)
+        if self.except_denies:
+            allows = denied_by_excepts(allows, [d for p in policies for d in except_denials(p, key, peers_key)])
         return Direction(True, tuple(allows), names)
 
     def _rule_allows(self, rule: Mapping[str, Any], peers_key: str, namespace: str, pod: PodInfo, ingress: bool, ref: RuleRef) -> list[Allow]:
