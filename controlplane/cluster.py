@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from controlplane.progress import task
+from controlplane.tf_reading import applies
 from controlplane.config import ClusterConfig, NodeConfig
 from controlplane.errors import InputError, parse_path
 from controlplane.k8s.endpoints import EndpointsController
@@ -130,7 +131,7 @@ class Cluster:
                         kept["metadata"]["namespace"] = meta.get("namespace") or namespace or "default"
                     self.ignored[(manifest.kind, kept["metadata"].get("namespace") or "", meta["name"])] = kept
                 continue
-            validate(manifest)
+            validate(manifest, applies(self.config, 16))
             obj = self._prepare(manifest, namespace, seen)
             key = (obj["kind"], obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
             first = seen.get(key)

@@ -39,6 +39,7 @@ TF_BEHAVIOURS: dict[int, str] = {
     12: "external IPs: loadBalancerIP replaces externalIPs; a NodePort service gets no floating IP for them (vnc_service)",
     13: "a floating-IP pool an annotation names that does not exist falls through to the next pool (vnc_service)",
     14: "one port map per floating IP: the first member's resolved target port wins (vnc_service)",
+    16: "opencontrail.org annotations are read as kube-manager does: a Python literal dict with a domain; an isolation value other than true is off (kube_config_db)",
     15: "opencontrail.org/isolation.service is not read: an isolated namespace's services stay isolated (vnc_namespace)",
 }
 TF_BEHAVIOURS = dict(sorted(TF_BEHAVIOURS.items()))

@@ -18,6 +18,7 @@ networking: names, port ranges, protocols, CIDRs, selector operators.
 from __future__ import annotations
 
 import difflib
+import ast
 import ipaddress
 import json
 import re
@@ -533,8 +534,10 @@ def validate_tf(manifest: Manifest) -> None:
                 raise manifest.error(str(err), ("spec", "attachTo", i)) from None
 
 
-def check_opencontrail_annotations(manifest: Manifest) -> None:
-    """kube-manager's annotations must hold the JSON it expects."""
+def check_opencontrail_annotations(manifest: Manifest, tf_reading: bool = False) -> None:
+    """kube-manager's annotations must hold the JSON it expects. In the tf reading (behaviour
+    16) they are what kube-manager's code accepts: a Python literal dict (single quotes too),
+    ``domain`` required in the network annotation, and any isolation value (not "true": off)."""
     notes = (manifest.obj.get("metadata") or {}).get("annotations") or {}
     required = {
         "opencontrail.org/network": ("project", "name"),
@@ -545,9 +548,12 @@ def check_opencontrail_annotations(manifest: Manifest) -> None:
             continue
         loc = ("metadata", "annotations", key)
         try:
-            data = json.loads(notes[key])
-        except (TypeError, ValueError):
-            raise manifest.error(f"must be JSON like {{{', '.join(f'{f!r}: ...' for f in fields_needed)}}}", loc) from None
+            data = ast.literal_eval(str(notes[key])) if tf_reading else json.loads(notes[key])
+        except (TypeError, ValueError, SyntaxError):
+            shape = "a Python dict" if tf_reading else "JSON"
+            raise manifest.error(f"must be {shape} like {{{', '.join(f'{f!r}: ...' for f in fields_needed)}}}", loc) from None
+        if tf_reading and key == "opencontrail.org/network" and isinstance(data, dict) and not data.get("domain"):
+            raise manifest.error("missing domain (kube-manager's get_vn_fq_name_from_dict_string needs it)", loc)
         if not isinstance(data, dict):
             raise manifest.error("must be a JSON object", loc)
         missing = [f for f in fields_needed if not isinstance(data.get(f), str) or not data.get(f)]
@@ -557,11 +563,11 @@ def check_opencontrail_annotations(manifest: Manifest) -> None:
         if unknown:
             raise manifest.error(f"unknown key {sorted(unknown)[0]!r}", loc)
     for key in ("opencontrail.org/isolation", "opencontrail.org/isolation.service"):
-        if key in notes and str(notes[key]).lower() not in ("true", "false"):
+        if key in notes and str(notes[key]).lower() not in ("true", "false") and not tf_reading:
             raise manifest.error(f"must be \"true\" or \"false\", got {notes[key]!r}", ("metadata", "annotations", key))
 
 
-def validate(manifest: Manifest) -> None:
+def validate(manifest: Manifest, tf_reading: bool = False) -> None:
     """Schema then semantics: a supported Kubernetes kind or a ``vrsim.tf/v1`` object."""
     api_version = manifest.obj.get("apiVersion")
     if api_group(api_version) == api_group(TF_API_VERSION):
@@ -571,4 +577,4 @@ def validate(manifest: Manifest) -> None:
         return
     validate_schema(manifest)
     check_semantics(manifest)
-    check_opencontrail_annotations(manifest)
+    check_opencontrail_annotations(manifest, tf_reading)

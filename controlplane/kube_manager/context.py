@@ -3,6 +3,7 @@ configuration, the names, and small reads of a namespace's annotations."""
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -34,15 +35,16 @@ def annotations_of(obj: Obj | None) -> dict[str, str]:
     return dict(((obj or {}).get("metadata") or {}).get("annotations") or {})
 
 
-def parse_network_ref(value: str, default_domain: str) -> FqName:
-    """``{"domain", "project", "name"}`` (the network annotation) → a VN fq_name."""
-    data = json.loads(value)
+def parse_network_ref(value: str, default_domain: str, literal: bool = False) -> FqName:
+    """``{"domain", "project", "name"}`` (the network annotation) → a VN fq_name; ``literal``:
+    read as a Python dict, as kube-manager does (the tf reading, behaviour 16)."""
+    data = ast.literal_eval(value) if literal else json.loads(value)
     return (str(data.get("domain") or default_domain), str(data["project"]), str(data["name"]))
 
 
-def parse_fip_pool_ref(value: str, default_domain: str) -> FqName:
+def parse_fip_pool_ref(value: str, default_domain: str, literal: bool = False) -> FqName:
     """``{"domain", "project", "network", "name"}`` (the fip-pool annotation) → a pool fq_name."""
-    data = json.loads(value)
+    data = ast.literal_eval(value) if literal else json.loads(value)
     return (str(data.get("domain") or default_domain), str(data["project"]), str(data["network"]), str(data["name"]))
 
 
@@ -95,8 +97,8 @@ class Context:
         isolated = str(notes.get(ANNOTATION_ISOLATION, "")).lower() == "true"
         # the tf reading (behaviour 15): kube-manager never reads isolation.service
         services_open = isolated and str(notes.get(ANNOTATION_SERVICE_ISOLATION, "")).lower() == "false" and not applies(self.config, 15)
-        network = parse_network_ref(notes[ANNOTATION_NETWORK], self.names.domain) if ANNOTATION_NETWORK in notes else None
-        pool = parse_fip_pool_ref(notes[ANNOTATION_FIP_POOL], self.names.domain) if ANNOTATION_FIP_POOL in notes else None
+        network = parse_network_ref(notes[ANNOTATION_NETWORK], self.names.domain, applies(self.config, 16)) if ANNOTATION_NETWORK in notes else None
+        pool = parse_fip_pool_ref(notes[ANNOTATION_FIP_POOL], self.names.domain, applies(self.config, 16)) if ANNOTATION_FIP_POOL in notes else None
         return NamespaceMode(namespace, isolated and namespace != "default", services_open and namespace != "default", network, pool)
 
     def pod_vn_of_namespace(self, namespace: str) -> FqName:

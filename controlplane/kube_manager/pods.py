@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controlplane.tf_reading import applies
 from controlplane.k8s.store import Obj
 from controlplane.kube_manager.context import Context, annotations_of, parse_network_ref
 from controlplane.kube_manager.naming import ANNOTATION_NETWORK
@@ -71,7 +72,7 @@ class PodHandler:
         names = self.ctx.names
         notes = annotations_of(pod)
         if ANNOTATION_NETWORK in notes:
-            return parse_network_ref(notes[ANNOTATION_NETWORK], names.domain)
+            return parse_network_ref(notes[ANNOTATION_NETWORK], names.domain, applies(self.ctx.config, 16))
         mode = self.ctx.namespace_mode(namespace)
         if mode.network is not None:
             return mode.network

@@ -81,7 +81,7 @@ class ServiceHandler:
         candidates: list[tuple[str, FqName | None]] = []
         if ANNOTATION_FIP_POOL in notes:
             try:
-                candidates.append(("service annotation", parse_fip_pool_ref(notes[ANNOTATION_FIP_POOL], ctx.names.domain)))
+                candidates.append(("service annotation", parse_fip_pool_ref(notes[ANNOTATION_FIP_POOL], ctx.names.domain, applies(ctx.config, 16))))
             except (ValueError, KeyError, TypeError):
                 candidates.append(("service annotation", None))
         mode = ctx.namespace_mode(namespace)

@@ -11,6 +11,7 @@ from k8s_objects import objects
 from typer.testing import CliRunner
 
 from controlplane.config import ClusterConfig
+from controlplane.errors import InputError
 from controlplane.tf.model import FloatingIp
 from vrouter.cli.main import app
 from vrouter.lab.checks import run_check
@@ -235,3 +236,41 @@ def test_11_an_ingress_status_lists_its_floating_ip_and_its_vip() -> None:
         shown[semantics] = [i["ip"] for i in items[0]["status"]["loadBalancer"]["ingress"]]
     assert len(shown["article"]) == 1 and shown["article"][0].startswith("203.0.113.")
     assert len(shown["tf"]) == 2 and shown["tf"][0].startswith("203.0.113.") and shown["tf"][1].startswith("10.47.")
+
+
+def test_16_annotations_are_read_as_kube_manager_reads_them() -> None:
+    loose = """
+    apiVersion: v1
+    kind: Namespace
+    metadata: {name: loose, annotations: {opencontrail.org/isolation: "yes"}}
+    ---
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: app, namespace: loose}
+    spec: {containers: [{name: c, image: busybox}]}
+    """
+    with pytest.raises(InputError, match='must be "true" or "false"'):
+        both(loose, {"from": "default/client", "to": "loose/app"})
+    tf = Simulation.from_objects(objects(PODS + "---\n" + textwrap.dedent(loose)), ClusterConfig.model_validate({"semantics": "tf"}))
+    assert run_check(tf, parse_check("ping", {"from": "default/client", "to": "loose/app"})).observed["reachable"]  # not "true": off
+    quoted = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {opencontrail.org/network: \"{'project': 'k8s-default', 'name': 'k8s-default-pod-network'}\"}\nspec: {containers: [{name: c, image: busybox}]}\n"
+    for semantics, words in (("article", "must be JSON"), ("tf", "missing domain")):
+        with pytest.raises(InputError, match=words):
+            Simulation.from_objects(objects(quoted), ClusterConfig.model_validate({"semantics": semantics}))
+    with_domain = quoted.replace("{'project'", "{'domain': 'default-domain', 'project'")
+    sim = Simulation.from_objects(objects(with_domain), ClusterConfig.model_validate({"semantics": "tf"}))
+    assert sim.cluster.store.get("Pod", "default", "p")["status"]["podIP"]
+
+
+def test_6_policy_types_default_alike_in_both_readings() -> None:
+    policy = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: client}
+    spec:
+      podSelector: {matchLabels: {role: client}}
+      egress: [{ports: [{port: 53, protocol: UDP}]}]
+    """
+    # no policyTypes: Ingress always, Egress because there are egress rules — as the API server fills them
+    article, tf = both(policy, {"from": "default/client", "to": "default/web", "port": 80})
+    assert (article["reachable"], article["dropReason"]) == (tf["reachable"], tf["dropReason"]) == (False, "SG")
