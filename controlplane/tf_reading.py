@@ -2,9 +2,9 @@
 departs from Kubernetes' meaning (spec/tf-semantics.md, behaviours numbered as there).
 
 The article reading (the default) realises every object with Kubernetes' meaning. In the tf
-reading the control plane follows kube-manager instead; this module holds the departures
-that can be stated as what a NetworkPolicy *means to TF* — the policy as kube-manager's
-parsers read it — so the same controller and dataplane enforce it:
+reading the control plane follows kube-manager instead. The departures that can be stated as
+what a NetworkPolicy *means to TF* — the policy as kube-manager's parsers read it — live
+here, so the same controller and dataplane enforce them:
 
 2. ``ports_parser``: ``endPort`` is ignored (the rule covers ``port`` only); a named port is
    passed through unresolved, so it matches no numeric port (a rule whose every port is
@@ -14,10 +14,16 @@ parsers read it — so the same controller and dataplane enforce it:
 5. ``egress_parser``: the rules of several ``egress`` entries share names, so a later entry
    overwrites an earlier one — only the last entry stays.
 
-The others live where kube-manager does them (namespaces: 15; Ingress: 7, 8, 9, 11; Services: 12,
-13, 14 — see :func:`applies`). Each behaviour can be switched off on its own
-(``ClusterConfig.tfBehaviours``), which ``vrsim diverge`` uses to say which one explains a
-difference.
+The others live where kube-manager does them: 4 and 10 in the controller's policy index
+(an ``except`` is a DENY ahead of the allows; HAProxy ahead of every NetworkPolicy), 7, 8, 9
+and 11 with the Ingress (class annotation, exact HAProxy matching, numbered backend ports,
+the status), 12-14 with the Services (external IPs, pool fall-through, one port map per
+floating IP), 15 and 16 with the namespaces and annotations. 6 (policy types defaulted by the
+API server) is the same in both readings. Not realised yet: 1 — the firewall-policy objects
+themselves (application policy set, firewall policies and rules, address groups): ``vrsim
+get`` still lists security groups in the tf reading, while enforcement follows the tf
+reading. Each behaviour can be switched off on its own (``ClusterConfig.tfBehaviours``),
+which ``vrsim diverge`` uses to say which one explains a difference.
 """
 
 from __future__ import annotations
