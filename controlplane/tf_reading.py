@@ -19,10 +19,9 @@ The others live where kube-manager does them: 4 and 10 in the controller's polic
 and 11 with the Ingress (class annotation, exact HAProxy matching, numbered backend ports,
 the status), 12-14 with the Services (external IPs, pool fall-through, one port map per
 floating IP), 15 and 16 with the namespaces and annotations. 6 (policy types defaulted by the
-API server) is the same in both readings. Not realised yet: 1 — the firewall-policy objects
-themselves (application policy set, firewall policies and rules, address groups): ``vrsim
-get`` still lists security groups in the tf reading, while enforcement follows the tf
-reading. Each behaviour can be switched off on its own (``ClusterConfig.tfBehaviours``),
+API server) is the same in both readings. 1 — the firewall-policy objects (application
+policy set, firewall policies and rules, address groups) instead of security groups — is
+built by controlplane.kube_manager.firewall. Each behaviour can be switched off on its own (``ClusterConfig.tfBehaviours``),
 which ``vrsim diverge`` uses to say which one explains a difference.
 """
 
@@ -33,6 +32,7 @@ from typing import Any
 
 #: every behaviour of the tf reading vrsim realises (spec/tf-semantics.md numbering)
 TF_BEHAVIOURS: dict[int, str] = {
+    1: "NetworkPolicies become firewall policies in the cluster's application policy set, matched in sequence order (vnc_security_policy)",
     2: "NetworkPolicy ports: endPort is ignored and a named port is not resolved (kube-manager ports_parser)",
     4: "ipBlock except becomes a DENY rule ahead of the allows: it overrides allows of other rules and policies (vnc_security_policy)",
     3: "NetworkPolicy selectors: matchExpressions keep their last value, NotIn reads as In, Exists/DoesNotExist are dropped (_get_tags)",

@@ -14,7 +14,9 @@ from typing import Any
 from controlplane.k8s.selectors import matches
 from controlplane.k8s.store import Obj
 from controlplane.kube_manager.context import Context
+from controlplane.kube_manager.firewall import FirewallRealiser
 from controlplane.tf.model import FqName, SecurityGroup, SGRule
+from controlplane.tf_reading import applies
 
 
 def policy_types(policy: Obj) -> tuple[bool, bool]:
@@ -87,10 +89,15 @@ def summary_rules(policy: Obj) -> list[SGRule]:
 class NetworkPolicyHandler:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.firewall = FirewallRealiser(ctx)
 
     def sync(self, policy: Obj) -> None:
         namespace = policy["metadata"].get("namespace") or "default"
         name = policy["metadata"]["name"]
+        if applies(self.ctx.config, 1):  # the tf reading: firewall policies, no security group
+            fq = self.firewall.sync(policy)
+            self.ctx.set_condition(policy, True, "Realized", f"firewall policy {':'.join(fq)}")
+            return
         fq = self.ctx.names.policy_sg(namespace, name)
         rules = summary_rules(policy)
         existing = self.ctx.db.get(SecurityGroup, fq)
@@ -101,8 +108,10 @@ class NetworkPolicyHandler:
         self.ctx.set_condition(policy, True, "Realized", f"security group {':'.join(fq)}")
 
     def remove(self, namespace: str, name: str) -> None:
-        """Delete the policy's SG (the caller first detaches it from the pods)."""
+        """Delete the policy's SG (the caller first detaches it from the pods), or its
+        firewall policy in the tf reading."""
         self.ctx.delete_if_exists(SecurityGroup, self.ctx.names.policy_sg(namespace, name))
+        self.firewall.remove(namespace, name)
 
     def sg_refs_for(self, pod: Obj) -> list[FqName]:
         """The namespace default SG, then the SG of every policy that selects the pod."""

@@ -226,6 +226,75 @@ class SecurityGroup(TFObject):
 
 
 @dataclass(eq=False, kw_only=True)
+class PolicyManagement(TFObject):
+    """``default-policy-management``: the parent of the firewall objects."""
+
+    TYPE: ClassVar[str] = "policy-management"
+
+
+@dataclass(frozen=True)
+class FirewallRuleSpec:
+    """What a firewall rule says: action, the two endpoints (tags or an address group), the
+    service (protocol, ports) and the direction (``>``: endpoint 1 to endpoint 2)."""
+
+    action: str  # "pass" | "deny"
+    endpoint_1: str
+    endpoint_2: str
+    protocol: str = "any"
+    ports: tuple[int, int] = (0, 65535)
+    direction: str = ">"
+    port_name: str | None = None  # a named port kube-manager passes through unresolved (matches no port)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action_list": {"simple_action": self.action},
+            "endpoint_1": self.endpoint_1,
+            "endpoint_2": self.endpoint_2,
+            "service": {"protocol": self.protocol, "dst_ports": {"start_port": self.ports[0], "end_port": self.ports[1]}},
+            "direction": self.direction,
+        }
+
+
+@dataclass(eq=False, kw_only=True)
+class FirewallRule(TFObject):
+    """A firewall rule of the tf reading (kube-manager vnc_security_policy)."""
+
+    TYPE: ClassVar[str] = "firewall-rule"
+    PARENT_TYPE: ClassVar[str | None] = "policy-management"
+    rule: FirewallRuleSpec
+
+
+@dataclass(eq=False, kw_only=True)
+class FirewallPolicy(TFObject):
+    """A firewall policy: its rules in sequence order (``firewall_rule_refs``)."""
+
+    TYPE: ClassVar[str] = "firewall-policy"
+    PARENT_TYPE: ClassVar[str | None] = "policy-management"
+    REFS: ClassVar[dict[str, str]] = {"firewall_rule_refs": "firewall-rule"}
+    firewall_rule_refs: list[FqName] = field(default_factory=list)
+    network_policy: str | None = None  # ``namespace/name`` of the NetworkPolicy it realises
+
+
+@dataclass(eq=False, kw_only=True)
+class ApplicationPolicySet(TFObject):
+    """The cluster's application policy set: its firewall policies in sequence order."""
+
+    TYPE: ClassVar[str] = "application-policy-set"
+    PARENT_TYPE: ClassVar[str | None] = "policy-management"
+    REFS: ClassVar[dict[str, str]] = {"firewall_policy_refs": "firewall-policy"}
+    firewall_policy_refs: list[FqName] = field(default_factory=list)
+
+
+@dataclass(eq=False, kw_only=True)
+class AddressGroup(TFObject):
+    """Addresses a firewall rule names (an ipBlock's CIDR, or its except list)."""
+
+    TYPE: ClassVar[str] = "address-group"
+    PARENT_TYPE: ClassVar[str | None] = "policy-management"
+    prefixes: list[str] = field(default_factory=list)
+
+
+@dataclass(eq=False, kw_only=True)
 class Tag(TFObject):
     """A label as a TF tag: ``app=nginx``, ``namespace=default``."""
 

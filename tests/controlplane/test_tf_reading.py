@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from controlplane.config import ClusterConfig
 from controlplane.errors import InputError
-from controlplane.tf.model import FloatingIp
+from controlplane.tf.model import AddressGroup, FirewallPolicy, FirewallRule, FloatingIp
 from vrouter.cli.main import app
 from vrouter.lab.checks import run_check
 from vrouter.lab.scenario import parse_check
@@ -274,3 +274,41 @@ def test_6_policy_types_default_alike_in_both_readings() -> None:
     # no policyTypes: Ingress always, Egress because there are egress rules — as the API server fills them
     article, tf = both(policy, {"from": "default/client", "to": "default/web", "port": 80})
     assert (article["reachable"], article["dropReason"]) == (tf["reachable"], tf["dropReason"]) == (False, "SG")
+
+
+def test_1_network_policies_become_firewall_policies_in_sequence_and_no_security_groups() -> None:
+    path = str(ROOT / "scenarios" / "article" / "network-policy.yaml")
+    runner = CliRunner()
+
+    def get(kind: str, semantics: str) -> list[list[str]]:
+        out = runner.invoke(app, ["get", kind, "-f", path, "--semantics", semantics]).stdout
+        return [line.split() for line in out.splitlines()[1:]]
+
+    article_sgs = [row[0] for row in get("sgs", "article")]
+    tf_sgs = [row[0] for row in get("sgs", "tf")]
+    assert any("default-deny" in sg for sg in article_sgs) and all(sg.endswith("-default-sg") for sg in tf_sgs)
+    assert get("fwps", "article") == []
+    policies = get("fwps", "tf")
+    names = [row[0].split(":")[-1] for row in policies]
+    assert names[0] == "k8s-Ingress" and names[-2:] == ["k8s-denyall", "k8s-allowall"]
+    assert [row[1] for row in policies] == [str(i) for i in range(1, len(policies) + 1)]  # sequence order
+    assert {"k8s-shop-default-deny", "k8s-shop-db-from-backend"} <= set(names)
+    rules = runner.invoke(app, ["get", "firewall-rules", "-f", path, "--semantics", "tf"]).stdout.splitlines()[1:]
+    db_rules = [l for l in rules if " k8s-shop-db-from-backend " in l]
+    assert "pass" in db_rules[0] and "tcp 5432" in db_rules[0] and db_rules[-1].split()[3] == "deny"  # the direction's denyall closes it
+    assert any("tcp api (unresolved" in l for l in rules)  # the named port, passed through as written
+
+
+def test_1_a_deleted_network_policy_takes_its_firewall_objects() -> None:
+    config = ClusterConfig.model_validate({"semantics": "tf"})
+    policy = objects("""
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: deny}
+    spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]}]}
+    """)
+    sim = Simulation.from_objects(objects(PODS) + policy, config)
+    assert len(sim.cluster.db.list(AddressGroup)) == 2 and sim.cluster.db.get(FirewallPolicy, ("default-policy-management", "k8s-default-deny"))
+    sim.cluster.delete("NetworkPolicy", "default", "deny")
+    assert sim.cluster.db.list(AddressGroup) == [] and sim.cluster.db.get(FirewallPolicy, ("default-policy-management", "k8s-default-deny")) is None
+    assert {r.name for r in sim.cluster.db.list(FirewallRule)} == {"k8s-Ingress-allow", "k8s-denyall", "k8s-allowall"}

@@ -325,6 +325,10 @@ def _tf_row(obj: TFObject) -> list[str]:
         return [", ".join(r[-1] for r in obj.virtual_router_refs) or "-"]
     if isinstance(obj, tf.VirtualRouter):
         return [obj.virtual_router_ip_address]
+    if isinstance(obj, tf.ApplicationPolicySet):
+        return [", ".join(r[-1] for r in obj.firewall_policy_refs) or "-"]
+    if isinstance(obj, tf.AddressGroup):
+        return [", ".join(obj.prefixes)]
     if isinstance(obj, tf.Tag):
         return [obj.tag_type_name, obj.tag_value]
     return []
@@ -356,6 +360,10 @@ TF_COLUMNS: dict[str, tuple[type[TFObject], list[str]]] = {
     "members": (tf.LoadbalancerMember, ["ADDRESS", "TARGET"]),
     "vrouters": (tf.VirtualRouter, ["IP"]),
     "tags": (tf.Tag, ["TYPE", "VALUE"]),
+    "aps": (tf.ApplicationPolicySet, ["FIREWALL-POLICIES"]),
+    "firewall-policies": (tf.FirewallPolicy, ["SEQUENCE", "NETWORK-POLICY", "RULES"]),
+    "firewall-rules": (tf.FirewallRule, ["POLICY", "SEQUENCE", "ACTION", "FROM", "TO", "SERVICE"]),
+    "address-groups": (tf.AddressGroup, ["PREFIXES"]),
     "vrfs": (tf.RoutingInstance, []),
 }
 TF_ALIASES = {
@@ -378,13 +386,47 @@ TF_ALIASES = {
     "loadbalancers": "lbs",
     "vrouter": "vrouters",
     "tag": "tags",
+    "application-policy-sets": "aps",
+    "fwps": "firewall-policies",
+    "firewall-policy": "firewall-policies",
+    "fwrs": "firewall-rules",
+    "firewall-rule": "firewall-rules",
+    "ags": "address-groups",
+    "address-group": "address-groups",
     "vrf": "vrfs",
     "routing-instances": "vrfs",
 }
 
 
+def _firewall_listing(cluster: Cluster, cls: type[TFObject], extra: list[str]) -> Listing:
+    """Firewall policies and rules in sequence order: the application policy set's order, then
+    each policy's (kube-manager matches them in that order)."""
+    policies = [p for aps in cluster.db.list(tf.ApplicationPolicySet) for p in aps.firewall_policy_refs]
+    rows, items = [], []
+    for seq, fq in enumerate(policies, 1):
+        policy = cluster.db.get(tf.FirewallPolicy, fq)
+        if policy is None:
+            continue
+        if cls is tf.FirewallPolicy:
+            rows.append([fq_str(fq), str(seq), policy.network_policy or "-", str(len(policy.firewall_rule_refs))])
+            items.append(policy.to_json())
+            continue
+        for rule_seq, rule_fq in enumerate(policy.firewall_rule_refs, 1):
+            rule = cluster.db.get(tf.FirewallRule, rule_fq)
+            if rule is not None:
+                r = rule.rule
+                service = r.protocol if r.ports == (0, 65535) else f"{r.protocol} {r.ports[0]}" + (f"-{r.ports[1]}" if r.ports[1] != r.ports[0] else "")
+                if r.port_name:
+                    service = f"{r.protocol} {r.port_name} (unresolved: no port)"
+                rows.append([fq_str(rule_fq), fq[-1], f"{seq}.{rule_seq}", r.action, r.endpoint_1, r.endpoint_2, service])
+                items.append(rule.to_json())
+    return Listing(["FQ-NAME", *extra], rows, items=items, kubernetes=False)
+
+
 def tf_listing(cluster: Cluster, what: str, namespace: str | None) -> Listing:
     cls, extra = TF_COLUMNS[what]
+    if cls in (tf.FirewallPolicy, tf.FirewallRule):
+        return _firewall_listing(cluster, cls, extra)
     project = cluster.kube_manager.ctx.names.project(namespace) if namespace else None
     objects = sorted(cluster.db.list(cls), key=lambda o: o.fq_name)
     if project is not None:
