@@ -196,7 +196,8 @@ def get(
             help="KIND[,KIND...] or KIND/NAME: pods, services, endpoints, ingresses, networkpolicies, events, namespaces, "
             "nodes, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs, any kind you applied "
             "(serviceaccounts, configmaps...), or a TF kind: projects, vns, ipams, policies, sgs, vms, vmis, iips, fips, "
-            "fip-pools, lbs, listeners, pools, members, vrouters, tags, vrfs.",
+            "fip-pools, lbs, listeners, pools, members, vrouters, tags, vrfs, and in the tf reading aps, firewall-policies, "
+            "firewall-rules, address-groups.",
             show_default=False,
             metavar="KIND",
         ),
