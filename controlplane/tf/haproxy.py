@@ -50,3 +50,12 @@ def choose_pool(db: tf.ConfigDB, lb: tf.Loadbalancer, host: str | None, path: st
             return pool
     defaults = [p for p in pools if p.host is None and p.path is None]
     return defaults[0] if defaults else None
+
+
+def ingress_loadbalancer(db: tf.ConfigDB, namespace: str, name: str) -> tf.Loadbalancer | None:
+    """The HAProxy load balancer kube-manager made for Ingress ``namespace/name``; None when TF
+    did not realise it (another controller's class, or not yet)."""
+    return next(
+        (lb for lb in db.list(tf.Loadbalancer) if lb.loadbalancer_provider == "opencontrail" and lb.annotations.get("namespace") == namespace and lb.annotations.get("name") == name),
+        None,
+    )

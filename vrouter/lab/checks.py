@@ -27,16 +27,17 @@ from typing import Any
 from controlplane.errors import InputError
 from controlplane.inet import ip_int, protocol_number
 from controlplane.tf import model as tf
-from controlplane.tf.haproxy import choose_pool
+from controlplane.tf.haproxy import choose_pool, ingress_loadbalancer
 from controlplane.tf_reading import applies
 from vrouter.dataplane.packets import same_reason
 from vrouter.tabular import Tabular
 from vrouter.lab.conversation import Conversation, converse, merged
 from vrouter.lab.scenario import CheckStep, ConnectSpec, ExpectSpec, HttpSpec, PingSpec
 from vrouter.lab.sim import Simulation
+from vrouter.lab.exposure import haproxy_source
 from vrouter.lab.listeners import describe_all
 from vrouter.lab.workload_names import pods_named
-from vrouter.lab.traffic import Source, Target, Unrealised, backend_endpoints, is_outside, node_name, pods_by_vif, resolve_source, resolve_target, service_pods
+from vrouter.lab.traffic import Target, Unrealised, backend_endpoints, is_outside, node_name, pods_by_vif, resolve_source, resolve_target, service_pods
 
 
 CHECK_COLUMNS = ["step", "kind", "from", "to", "expected", "reachable", "refused", "sent", "received", "dropReason", "dropNode", "backends", "passed"]
@@ -220,10 +221,7 @@ def run_http(sim: Simulation, spec: HttpSpec) -> tuple[dict[str, Any], Conversat
         return observed, conv, target
     namespace, _, name = target.service.partition("/")  # type: ignore[union-attr]
     ing = sim.cluster.store.get("Ingress", namespace, name)
-    lb = next(
-        (l for l in sim.cluster.db.list(tf.Loadbalancer) if l.loadbalancer_provider == "opencontrail" and l.annotations.get("name") == name and l.annotations.get("namespace") == namespace),
-        None,
-    )
+    lb = ingress_loadbalancer(sim.cluster.db, namespace, name)
     if ing is None or lb is None:
         raise InputError(f"ingress {namespace}/{name} is not handled by TF (see vrsim get events)", path="to")
     with about("from"):
@@ -233,19 +231,18 @@ def run_http(sim: Simulation, spec: HttpSpec) -> tuple[dict[str, Any], Conversat
     observed["via"] = None
     if not front.reachable:
         return observed, front, target
-    active = sim.cluster.db.get(tf.VirtualMachineInterface, lb.virtual_machine_interface_refs[0])
-    node = sim.nodes[active.node]
+    haproxy = haproxy_source(sim, lb)
+    haproxy_node = node_name(sim, haproxy.node)
     # HAProxy itself answers a request it has no backend for (404/503): the drop is its own
     pool = choose_pool(sim.cluster.db, lb, spec.host, spec.path, literal=applies(sim.cluster.config, 8))
     if pool is None:
-        observed.update(reachable=False, received=0, dropReason="NoIngressRule", dropNode=active.node)
+        observed.update(reachable=False, received=0, dropReason="NoIngressRule", dropNode=haproxy_node)
         return observed, front, target
     members = [m for m in sim.cluster.db.list(tf.LoadbalancerMember) if m.fq_name[:-1] == pool.fq_name]
     if not members:
-        observed.update(reachable=False, received=0, dropReason="NoBackendService", dropNode=active.node)
+        observed.update(reachable=False, received=0, dropReason="NoBackendService", dropNode=haproxy_node)
         return observed, front, target
     member = members[0]
-    haproxy = Source(f"haproxy/{namespace}/{name}", node.index, node.vif_of_vmi[active.fq_name], ip_int(lb.vip_address))
     service = member.target.removeprefix("service/")
     svc_ns, _, svc_name = service.partition("/")
     svc = sim.cluster.store.get("Service", svc_ns, svc_name)

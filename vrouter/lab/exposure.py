@@ -16,24 +16,18 @@ from typing import Any
 
 from controlplane.inet import ip_int, protocol_number
 from controlplane.tf import model as tf
+from controlplane.tf.haproxy import ingress_loadbalancer
 from vrouter.intent import exposure
 from vrouter.lab.conversation import converse
 from vrouter.lab.sim import Simulation
 from vrouter.lab.traffic import Source, pods_by_vif, resolve_target
 
 
-def haproxy_source(sim: Simulation, namespace: str, name: str) -> Source | None:
-    """The active HAProxy instance of an Ingress, as a conversation's source; None when TF
-    built no load balancer for it."""
-    lb = next(
-        (l for l in sim.cluster.db.list(tf.Loadbalancer) if l.loadbalancer_provider == "opencontrail" and l.annotations.get("name") == name and l.annotations.get("namespace") == namespace),
-        None,
-    )
-    if lb is None or not lb.virtual_machine_interface_refs:
-        return None
+def haproxy_source(sim: Simulation, lb: tf.Loadbalancer) -> Source:
+    """The active HAProxy instance of an Ingress's load balancer, as a conversation's source."""
     active = sim.cluster.db.get(tf.VirtualMachineInterface, lb.virtual_machine_interface_refs[0])
     node = sim.nodes[active.node]
-    return Source(f"haproxy/{namespace}/{name}", node.index, node.vif_of_vmi[active.fq_name], ip_int(lb.vip_address))
+    return Source(f"haproxy/{lb.annotations.get('namespace')}/{lb.annotations.get('name')}", node.index, node.vif_of_vmi[active.fq_name], ip_int(lb.vip_address))
 
 
 def measured_exposure(sim: Simulation, routes: Sequence[Mapping[str, Any]], notes: list[str]) -> list[tuple[str, str, int]]:
@@ -43,10 +37,11 @@ def measured_exposure(sim: Simulation, routes: Sequence[Mapping[str, Any]], note
     reached = set()
     for ingress in store.list("Ingress"):
         namespace, name = ingress["metadata"].get("namespace") or "default", ingress["metadata"]["name"]
-        haproxy = haproxy_source(sim, namespace, name)
-        if haproxy is None:
+        lb = ingress_loadbalancer(sim.cluster.db, namespace, name)
+        if lb is None or not lb.virtual_machine_interface_refs:
             notes.append(f"ingress {namespace}/{name} is not realised by TF (no HAProxy load balancer, see vrsim get events): its exposure is not measured")
             continue
+        haproxy = haproxy_source(sim, lb)
         for pod, protocol, port in exposure([*objects, ingress]):
             target = resolve_target(sim, pod, port)
             if converse(sim, haproxy, target, protocol_number(protocol), 1, pods_by_vif(sim)).reachable:

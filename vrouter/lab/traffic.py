@@ -25,7 +25,7 @@ from controlplane.errors import InputError
 from controlplane.inet import ip_int
 from controlplane.k8s.endpoints import service_backends
 from controlplane.k8s.kube_proxy import node_port_rules
-from controlplane.tf.model import Loadbalancer
+from controlplane.tf.haproxy import ingress_loadbalancer
 from vrouter.dataplane.packets import (
     DELIVERED,
     HOST,
@@ -273,11 +273,8 @@ def resolve_target(sim: Simulation, text: str, port: int | None = None, from_out
         if ing is None:
             raise InputError(f"no ingress {namespace}/{name}")
         ingress = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        vip = next(
-            (lb.vip_address for lb in sim.cluster.db.list(Loadbalancer)
-             if lb.loadbalancer_provider == "opencontrail" and lb.annotations.get("namespace") == namespace and lb.annotations.get("name") == name),
-            None,
-        )
+        lb = ingress_loadbalancer(sim.cluster.db, namespace, name)
+        vip = lb.vip_address if lb is not None else None
         why = last_warning(sim, "Ingress", namespace, name)
         if not ingress and vip is None:
             raise Unrealised(f"ingress {namespace}/{name} has no address{': ' + why if why else ''} (see vrsim get events)", "NoAddress")
