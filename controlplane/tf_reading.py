@@ -30,6 +30,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from controlplane.controller.netpol import policy_directions
+
 #: every behaviour of the tf reading vrsim realises (spec/tf-semantics.md numbering)
 TF_BEHAVIOURS: dict[int, str] = {
     1: "NetworkPolicies become firewall policies in the cluster's application policy set, matched in sequence order (vnc_security_policy)",
@@ -90,7 +92,7 @@ def tf_network_policy(policy: dict[str, Any], config: Any) -> dict[str, Any]:
     spec = out.setdefault("spec", {})
     # the API server fills policyTypes before kube-manager reads it (behaviour 6): keep them,
     # so that an egress list emptied here still restricts egress
-    ingress, egress = (policy.get("spec") or {}).get("policyTypes") and ("Ingress" in policy["spec"]["policyTypes"], "Egress" in policy["spec"]["policyTypes"]) or (True, bool((policy.get("spec") or {}).get("egress")))
+    ingress, egress = policy_directions(policy)
     spec["policyTypes"] = [t for t, on in (("Ingress", ingress), ("Egress", egress)) if on]
     spec["podSelector"] = _selector(spec.get("podSelector"), with_3) or {}
     for direction, peers_key in (("ingress", "from"), ("egress", "to")):

@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlplane.tf_reading import TF_BEHAVIOURS
-from vrouter.lab.connlist import PROTOCOLS, ConnList, Range, connection_text, connlist, load, merge_ranges
+from controlplane.controller.netpol import subtract
+from vrouter.lab.connlist import PROTOCOLS, ConnList, Range, connection_text, connlist, merge_ranges, without_host_network
+from vrouter.lab.scenario import load_scenario
 from vrouter.lab.sim import Simulation
 from vrouter.tabular import Tabular
 
@@ -120,29 +122,30 @@ def measure_view(
     with_isolation: bool = True,
 ) -> ConnList:
     """One view's connectivity, cut as the intent view cuts (so pieces compare one to one)."""
-    before = Simulation.semantics_override
-    try:
-        if view == "intent":
-            Simulation.semantics_override = None
-            sim = load(path, seed, allow_outside, ipblock_selects_pods=False, host_network_as_pods=True)
-            if not with_admin:
-                sim.cluster.ignored = {k: v for k, v in sim.cluster.ignored.items() if k[0] not in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")}
-            return connlist(sim, intent=True)
-        Simulation.semantics_override = view
-        sim = Simulation.from_path(path, seed, allow_outside, ipblock_selects_pods=not analyzer_ipblocks)
-        if behaviours is not None:
-            sim.scenario.cluster = sim.scenario.cluster.model_copy(update={"tfBehaviours": list(behaviours)})
-            sim.cluster.config = sim.scenario.cluster
-            sim.cluster.kube_manager.ctx.config = sim.scenario.cluster
-        if analyzer_host_network:
-            from vrouter.lab.connlist import without_host_network
+    if view == "intent":
+        sim = _simulation(path, seed, allow_outside, {"semantics": "article"}, ipblock_selects_pods=False)
+        without_host_network(sim.scenario)  # the analyzer's reading: host-network pods are pods
+        sim.build()
+        if not with_admin:
+            sim.cluster.ignored = {k: v for k, v in sim.cluster.ignored.items() if k[0] not in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")}
+        return connlist(sim, intent=True)
+    reading: dict[str, object] = {"semantics": view}
+    if behaviours is not None:
+        reading["tfBehaviours"] = list(behaviours)
+    sim = _simulation(path, seed, allow_outside, reading, ipblock_selects_pods=not analyzer_ipblocks)
+    if analyzer_host_network:
+        without_host_network(sim.scenario)
+    if not with_isolation:
+        _without_isolation(sim)
+    return connlist(sim.build(), admin_cuts=True)
 
-            without_host_network(sim.scenario)
-        if not with_isolation:
-            _without_isolation(sim)
-        return connlist(sim.build(), admin_cuts=True)
-    finally:
-        Simulation.semantics_override = before
+
+def _simulation(path: str | Path, seed: int, allow_outside: bool, reading: dict[str, object], ipblock_selects_pods: bool) -> Simulation:
+    """A scenario realised in the given reading (``cluster.semantics``, ``tfBehaviours``),
+    whatever the scenario or the command line says."""
+    scenario = load_scenario(path, allow_outside)
+    scenario.cluster = scenario.cluster.model_copy(update=reading)
+    return Simulation(scenario, seed, ipblock_selects_pods)
 
 
 def _without_isolation(sim: Simulation) -> None:
@@ -166,21 +169,9 @@ def allowed_sets(result: ConnList) -> Allowed:
 
 def _difference(a: Sequence[Range], b: Sequence[Range]) -> list[Range]:
     """Ranges in ``a`` and not in ``b``."""
-    out = []
-    for lo, hi in merge_ranges(a):
-        pieces = [(lo, hi)]
-        for blo, bhi in merge_ranges(b):
-            kept = []
-            for plo, phi in pieces:
-                if bhi < plo or blo > phi:
-                    kept.append((plo, phi))
-                    continue
-                if plo < blo:
-                    kept.append((plo, blo - 1))
-                if phi > bhi:
-                    kept.append((bhi + 1, phi))
-            pieces = kept
-        out.extend(pieces)
+    out = merge_ranges(a)
+    for hole in merge_ranges(b):
+        out = subtract(out, hole)
     return out
 
 
@@ -226,7 +217,7 @@ def diverge(path: str | Path, first: str = "tf", second: str = "intent", seed: i
         experiments.append((ADDRESS_GROUPS, view, allowed_sets(measure_view(path, view, seed, allow_outside, analyzer_ipblocks=True))))
         experiments.append((HOST_NETWORK, view, allowed_sets(measure_view(path, view, seed, allow_outside, analyzer_host_network=True))))
         experiments.append((ISOLATION, view, allowed_sets(measure_view(path, view, seed, allow_outside, with_isolation=False))))
-    if "intent" in (first, second) and _has_admin(path, seed, allow_outside):
+    if "intent" in (first, second):  # without admin policies this changes nothing, so explains nothing
         experiments.append((ADMIN_POLICIES, "intent", allowed_sets(measure_view(path, "intent", seed, allow_outside, with_admin=False))))
     grouped: dict[tuple[str, str, str, str, tuple], list[tuple[str, tuple[Range, ...]]]] = {}
     for src, dst, protocol, ranges, allowed_in, denied_in in found:
@@ -240,11 +231,4 @@ def diverge(path: str | Path, first: str = "tf", second: str = "intent", seed: i
     for (src, dst, allowed_in, denied_in, causes), ports in grouped.items():
         report.divergences.append(Divergence(src, dst, tuple(ports), allowed_in, denied_in, causes))
     return report
-
-
-def _has_admin(path: str | Path, seed: int, allow_outside: bool) -> bool:
-    sim = Simulation.from_path(path, seed, allow_outside).build()
-    return any(k[0] in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy") for k in sim.cluster.ignored)
-
-
 
