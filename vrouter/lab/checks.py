@@ -172,6 +172,7 @@ def run_conversation(
         sources = sources[:1]
     convs: list[Conversation] = []
     resolved: list[Target] = []
+    pod_of_vif = pods_by_vif(sim)
     for target_text in targets:
         with about("to"):
             target = resolve_target(sim, target_text, port, from_outside=is_outside(source_name))
@@ -181,7 +182,7 @@ def run_conversation(
         for source_text in sources:
             with about("from"):
                 source = resolve_source(sim, source_text, target)
-            convs.append(converse(sim, source, target, protocol_number(proto), flows, pods_by_vif(sim), same_flow=same_flow))
+            convs.append(converse(sim, source, target, protocol_number(proto), flows, pod_of_vif, same_flow=same_flow))
     if targets == [target_name]:  # one target as named (a pod, a service, an address)
         target = resolved[0]
     else:  # a workload: every pod of it

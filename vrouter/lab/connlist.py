@@ -624,10 +624,15 @@ def evaluate(intent: Intent, store: Any, endpoints: Sequence[Endpoint], probes: 
         else:
             namespace, _, name = (end.pod or "").partition("/")
             ends.append(Pod.from_object(store.get("Pod", namespace, name)))
-    with task(f"connlist --intent: {len(probes):,} probes", total=len(probes)) as advance:
-        for i, (src, dst, proto, port) in enumerate(zip(probes["src"].tolist(), probes["dst"].tolist(), probes["proto"].tolist(), probes["port"].tolist(), strict=True)):
-            probes["allowed"][i] = intent.allowed(ends[src], ends[dst], PROTOCOL_NAMES[proto], port)
-            advance()
+    rows = list(zip(probes["src"].tolist(), probes["dst"].tolist(), probes["proto"].tolist(), probes["port"].tolist(), strict=True))
+    verdicts = np.zeros(len(rows), bool)
+    step = 4096  # the progress display is told per block of probes, not per probe
+    with task(f"connlist --intent: {len(rows):,} probes", total=len(rows)) as advance:
+        for start in range(0, len(rows), step):
+            for i, (src, dst, proto, port) in enumerate(rows[start : start + step], start):
+                verdicts[i] = intent.allowed(ends[src], ends[dst], PROTOCOL_NAMES[proto], port)
+            advance(min(step, len(rows) - start))
+    probes["allowed"] = verdicts
 
 
 def intended_exposure(store: Any, objects: Sequence[Mapping[str, Any]], routes: Sequence[Mapping[str, Any]] = ()) -> list[tuple[str, str, int]]:

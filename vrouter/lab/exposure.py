@@ -35,6 +35,7 @@ def measured_exposure(sim: Simulation, routes: Sequence[Mapping[str, Any]], note
     store = sim.cluster.store
     objects = [*store.list("Pod"), *store.list("Service")]
     reached = set()
+    pod_of_vif = pods_by_vif(sim)
     for ingress in store.list("Ingress"):
         namespace, name = ingress["metadata"].get("namespace") or "default", ingress["metadata"]["name"]
         lb = ingress_loadbalancer(sim.cluster.db, namespace, name)
@@ -44,7 +45,7 @@ def measured_exposure(sim: Simulation, routes: Sequence[Mapping[str, Any]], note
         haproxy = haproxy_source(sim, lb)
         for pod, protocol, port in exposure([*objects, ingress]):
             target = resolve_target(sim, pod, port)
-            if converse(sim, haproxy, target, protocol_number(protocol), 1, pods_by_vif(sim)).reachable:
+            if converse(sim, haproxy, target, protocol_number(protocol), 1, pod_of_vif).reachable:
                 reached.add((pod, protocol, port))
     for route in routes:
         notes.append(f"route {route['metadata'].get('namespace')}/{route['metadata']['name']} (OpenShift) is not realised by TF: its exposure counts in the intent view only")
