@@ -124,9 +124,9 @@ class Intent:
         action = self.admin_verdict(pod, peer, protocol, port, egress)
         if action in (ALLOW, DENY):
             return action == ALLOW
-        restricting = [p for p in self.policies.policies if self.policies._selects(p, pod) and self.policies._restricts(p, egress)]
-        if restricting:
-            return self.policies._direction(pod, peer, protocol, port, egress)
+        verdict = self.policies.isolated_verdict(pod, peer, protocol, port, egress)
+        if verdict is not None:
+            return verdict
         return self.baseline_verdict(pod, peer, protocol, port, egress) != DENY
 
     def allowed(self, src: Pod | str, dst: Pod | str, protocol: str, port: int) -> bool:

@@ -117,9 +117,9 @@ def side(objects: list[dict[str, Any]], reference: NetworkPolicies, pod: Pod, pe
             if rule["action"] == "Pass":
                 break
             return rule["action"] == "Allow"
-    isolated = [p for p in reference.policies if reference._selects(p, pod) and reference._restricts(p, egress)]
-    if isolated:
-        return reference._direction(pod, peer, protocol, port, egress)
+    verdict = reference.isolated_verdict(pod, peer, protocol, port, egress)
+    if verdict is not None:
+        return verdict
     for o in objects:
         if o["kind"] == "BaselineAdminNetworkPolicy" and _in(o["spec"]["subject"], pod, reference):
             for rule in o["spec"].get(key) or ():

@@ -142,11 +142,17 @@ class NetworkPolicies:
 
     def _direction(self, pod: Endpoint, peer: Endpoint, protocol: str, port: int, egress: bool) -> bool:
         """Does ``pod``'s side (its egress toward ``peer``, or its ingress from it) allow it?"""
+        verdict = self.isolated_verdict(pod, peer, protocol, port, egress)
+        return True if verdict is None else verdict
+
+    def isolated_verdict(self, pod: Endpoint, peer: Endpoint, protocol: str, port: int, egress: bool) -> bool | None:
+        """The NetworkPolicies' answer for ``pod``'s side; None when none selects the pod in
+        this direction (it is not isolated: another tier, or the default, decides)."""
         if not isinstance(pod, Pod):
-            return True  # an outside host has no policies
+            return None  # an outside host has no policies
         restricting = [p for p in self.policies if self._selects(p, pod) and self._restricts(p, egress)]
         if not restricting:
-            return True
+            return None
         destination = peer if egress else pod
         rules_key, peers_key = ("egress", "to") if egress else ("ingress", "from")
         for policy in restricting:
