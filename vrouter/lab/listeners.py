@@ -29,6 +29,7 @@ from controlplane.tf import model as tf
 from vrouter.dataplane.packets import HOST
 from vrouter.dataplane.tables import VIF_HOST
 from vrouter.lab.sim import Simulation
+from vrouter.lab.traffic import node_name
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def haproxy_listening(sim: Simulation, vmi: tuple[str, ...]) -> Listening | None
 
 def endpoint_listening(sim: Simulation, node_index: int, vif: int) -> Listening | None:
     """The sockets behind (node, vif); None: not modelled (outside peers), answers everything."""
-    compiled = next((n for n in sim.nodes.values() if n.index == node_index), None)
+    compiled = sim.nodes.get(node_name(sim, node_index) or "")
     if compiled is None:
         return None
     if vif == VIF_HOST:
