@@ -18,7 +18,8 @@ import typer
 from rich.markup import escape
 
 from controlplane.errors import InputError
-from vrouter.cli import help_format  # noqa: F401  (flags show no <bool> in --help)
+from vrouter.cli import captures, help_format  # noqa: F401  (help_format: flags show no <bool> in --help)
+from vrouter.cli.captures import PcapOption
 from vrouter.cli.compile_status import engine_note
 from vrouter.cli.output import (
     boxed_table,
@@ -416,6 +417,7 @@ def run(
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail (exit 1) on warnings too: ignored kinds, a scenario with no checks. For CI guards.")
     ] = False,
+    pcap: PcapOption = None,
 ) -> None:
     """Run scenarios: apply their manifests, run their checks through the dataplane, judge them.
 
@@ -435,8 +437,13 @@ def run(
         if not given:
             raise InputError("nothing to run: give scenario files or folders (vrsim run SCENARIO… or -f SCENARIO)", path="SCENARIO")
         paths = [found for path in given for found in ((path.is_dir() and scenario_files(path)) or [path])]
+        captures.check_directory(pcap)
         for path in paths:
-            results.append(run_scenario(Simulation.from_path(path, seed, allow_outside)))
+            sim = Simulation.from_path(path, seed, allow_outside)
+            captures.record(sim, pcap)
+            results.append(run_scenario(sim))
+            if pcap is not None:  # one folder per scenario when there are several
+                captures.write(sim, pcap if len(paths) == 1 else pcap / Path(path).stem, quiet)
     warned = False
     for result in results:
         for note in result.notes:  # kinds vrsim does not simulate (Istio's, a CRD …), namespaces it made
@@ -458,7 +465,7 @@ def run(
     raise typer.Exit(0 if passed and not (strict and warned) else 1)
 
 
-def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict, quiet: bool = False) -> None:
+def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict, quiet: bool = False, pcap: Path | None = None) -> None:
     from vrouter.lab.checks import run_check
     from vrouter.lab.scenario import parse_check
     from vrouter.lab.runner import engine_text
@@ -466,8 +473,10 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
 
     _forwarding(quiet)
     with user_errors(as_json):
+        captures.check_directory(pcap)
         sim = Simulation.from_path(file, seed, allow_outside).build()
         step = parse_check(kind, spec)
+        captures.record(sim, pcap)
         try:
             result = run_check(sim, step)
         except InputError as exc:  # about an argument: `<command line>: ping.to: no pod default/x`
@@ -489,6 +498,7 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
         if note := engine_note(engine):
             line += f" · {note}"
         stdout_console().print(line)
+    captures.write(sim, pcap, quiet)
     raise typer.Exit(0 if result.observed["reachable"] else 1)
 
 
@@ -505,11 +515,12 @@ def ping(
     quiet: QuietOption = False,
     semantics: SemanticsOption = None,
     pick: PickOption = Pick.first,
+    pcap: PcapOption = None,
 ) -> None:
     """Ping once, ad hoc, after the scenario's apply/delete steps. Exit 0 reachable, 1 not."""
     as_json = wants_json(as_json, output)
     _reading_of(semantics)
-    _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count, "pick": pick.value}, quiet)
+    _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count, "pick": pick.value}, quiet, pcap)
 
 
 @app.command()
@@ -527,6 +538,7 @@ def connect(
     quiet: QuietOption = False,
     semantics: SemanticsOption = None,
     pick: PickOption = Pick.first,
+    pcap: PcapOption = None,
 ) -> None:
     """TCP handshakes (or UDP exchanges), ad hoc; shows which backends answered.
 
@@ -537,7 +549,7 @@ def connect(
     if port is not None:
         spec["port"] = port
     _reading_of(semantics)
-    _one_off(file, seed, allow_outside, as_json, "connect", spec, quiet)
+    _one_off(file, seed, allow_outside, as_json, "connect", spec, quiet, pcap)
 
 
 @app.command()
@@ -554,6 +566,7 @@ def http(
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
     semantics: SemanticsOption = None,
+    pcap: PcapOption = None,
 ) -> None:
     """An HTTP request through an Ingress (Host/path pick the service), ad hoc."""
     as_json = wants_json(as_json, output)
@@ -561,7 +574,7 @@ def http(
     if host is not None:
         spec["host"] = host
     _reading_of(semantics)
-    _one_off(file, seed, allow_outside, as_json, "http", spec, quiet)
+    _one_off(file, seed, allow_outside, as_json, "http", spec, quiet, pcap)
 
 
 # --- reach -----------------------------------------------------------------------------
@@ -638,6 +651,7 @@ def trace(
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
     semantics: SemanticsOption = None,
+    pcap: PcapOption = None,
 ) -> None:
     """The path of one packet and its reply, stage by stage, on every node it crosses."""
     as_json = wants_json(as_json, output)
@@ -648,14 +662,17 @@ def trace(
     _reading_of(semantics)
     _forwarding(quiet)
     with user_errors(as_json):
+        captures.check_directory(pcap)
         sim = Simulation.from_path(file, seed, allow_outside).build()
         chosen = (proto or ("tcp" if port or ":" in target.removeprefix("fabric:") or target.startswith("service/") else "icmp")).lower()
         if chosen not in ("icmp", "tcp", "udp", "sctp"):
             raise InputError(f"--proto {proto!r}: use icmp, tcp, udp or sctp")
+        captures.record(sim, pcap)
         phases = trace_conversation(sim, source, target, chosen, port)
     engine = engine_text(phase["engine"] for phase in phases)
     if as_json:
         print_json({"from": source, "to": target, "protocol": chosen, "phases": phases, "engine": engine})
+        captures.write(sim, pcap, quiet)
         return
     console = stdout_console()
     for phase in phases:
@@ -670,6 +687,7 @@ def trace(
         console.print()
     if note := engine_note(engine):
         console.print(note, highlight=False)
+    captures.write(sim, pcap, quiet)
 
 
 # --- connlist ---------------------------------------------------------------------------

@@ -25,13 +25,13 @@ from controlplane.config import VRouterSettings
 from vrouter.agent import CompiledNode
 from vrouter.dataplane.engine import Engine, engine_for
 from vrouter.dataplane.packed import KernelTables, pack
-from vrouter.dataplane.packets import DELIVERED, DROP_FLOW_TABLE_FULL, DROP_REASONS, DROP_TTL, DROPPED, HOST, copy_batch, dropstats_counts
+from vrouter.dataplane.packets import DELIVERED, DROP_FLOW_TABLE_FULL, DROP_REASONS, DROP_TTL, DROPPED, FABRIC, HOST, copy_batch, dropstats_counts
 from vrouter.dataplane.conntrack import age_flows
 from vrouter.dataplane.state import FC_SETUPS, RX_PACKETS, Counters, FlowState, grown, new_counters, new_flow_state
 from vrouter.dataplane.trace import new_trace
+from vrouter.lab.capture import NS_PER_ROUND, CaptureLog
 
 MAX_HOPS = 8
-NS_PER_ROUND = 1_000  # simulated time a fabric round takes
 
 
 class ConservationError(AssertionError):
@@ -125,6 +125,7 @@ class Fabric:
         self.runtimes: list[NodeRuntime] = []
         self.names: list[str] = []
         self.engines: dict[str, int] = {}  # engine name → batches it ran, in order of first use
+        self.capture: CaptureLog | None = None  # every hop of every packet, when a capture is on
         self.update(nodes)
 
     def update(self, nodes: dict[str, CompiledNode]) -> None:
@@ -169,6 +170,9 @@ class Fabric:
         at_node = np.zeros(len(self.runtimes), np.int64)
         hop_drops = np.zeros(len(self.runtimes), np.int64)
         before = CounterSnapshot.take(self.runtimes)
+        capture = self.capture
+        if capture is not None:
+            capture.start(len(batch))
         in_flight = engine.hand_over(batch, MAX_HOPS, at_node, hop_drops)  # counts where the packets are
         for _ in range(MAX_HOPS * 4):
             if not in_flight:
@@ -176,8 +180,14 @@ class Fabric:
             for index, runtime in enumerate(self.runtimes):
                 if at_node[index]:
                     self.now += NS_PER_ROUND
+                    rows = capture.at_node(batch, index) if capture is not None else None
                     setups += int(engine.process_batch(runtime.kernel, runtime.flows, runtime.counters, batch, self.now, budget, hold, trace, tcount, True))
+                    if capture is not None:
+                        capture.passed(batch, rows, index, self.now)
+            was_fabric = np.flatnonzero(batch["outcome"] == FABRIC) if capture is not None else None
             in_flight = engine.hand_over(batch, MAX_HOPS, at_node, hop_drops)
+            if capture is not None:
+                capture.hop_limit(batch, was_fabric, self.now)
             for index in np.flatnonzero(hop_drops):  # dropped at the hop limit: the sender's statistics
                 self.runtimes[index].counters.drops[DROP_TTL] += hop_drops[index]
         if in_flight:  # pragma: no cover - a forwarding loop the hop limit did not end

@@ -22,6 +22,7 @@ from vrouter.lab.scenario import ApplyStep, CheckStep, DeleteStep, Scenario, Wai
 if TYPE_CHECKING:
     from controlplane.controller.intent import Controller, Intent
     from vrouter.agent import AgentSet, CompiledNode
+    from vrouter.lab.capture import CaptureLog
     from vrouter.lab.fabric import Fabric
 
 
@@ -46,6 +47,7 @@ class Simulation:
         self._version = -1
         self._fabric: Fabric | None = None
         self.flows_of_check: dict[str, list[str | None]] = {}  # named check → backend per flow
+        self.capture: CaptureLog | None = None  # set before traffic runs: every hop is recorded
 
     #: ``--semantics``: the reading every scenario loaded from now on is realised in, whatever
     #: its ``cluster.semantics`` says (None: as it says). The command line sets it per command.
@@ -111,6 +113,7 @@ class Simulation:
             from vrouter.lab.fabric import Fabric  # lazily: see the class docstring
 
             self._fabric = Fabric(nodes, self.scenario.cluster.vrouter)
+            self._fabric.capture = self.capture
         elif self._fabric.runtimes[0].compiled is not nodes.get(self._fabric.names[0]):
             self._fabric.update(nodes)
         return self._fabric
