@@ -8,8 +8,6 @@ failed, 2 invalid input (one message naming the file and the field).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -20,6 +18,24 @@ from rich.markup import escape
 from controlplane.errors import InputError
 from vrouter.cli import captures, help_format  # noqa: F401  (help_format: flags show no <bool> in --help)
 from vrouter.cli.captures import PcapOption
+from vrouter.cli.options import (
+    AllowOutsideOption,
+    JsonFlag,
+    LenientOption,
+    OutputOption,
+    Pick,
+    PickOption,
+    PortOption,
+    QuietOption,
+    ScenarioOption,
+    SeedOption,
+    SemanticsOption,
+    SourceArgument,
+    forwarding,
+    reading,
+    reading_of,
+    wants_json,
+)
 from vrouter.cli.compile_status import engine_note
 from vrouter.cli.output import (
     boxed_table,
@@ -60,73 +76,6 @@ class GetOutput(str, Enum):
     name = "name"
 
 
-ScenarioOption = Annotated[
-    Path,
-    typer.Option("-f", "--file", help="A scenario file, or a manifest file or directory.", show_default=False),
-]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed for names, ClusterIPs and flows.")]
-SourceArgument = Annotated[str, typer.Argument(help="ns/pod, deployment/ns/name (or another workload), node/NAME, external, fabric:IP or an address.", metavar="SOURCE")]
-
-
-class Output(str, Enum):
-    text = "text"
-    json = "json"
-
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="The result as JSON (the same as -o json).")]
-OutputOption = Annotated[Output | None, typer.Option("-o", "--output", help="text (the default) or json; --json is the same as -o json.", show_default=False)]
-
-
-def wants_json(as_json: bool, output: Output | None) -> bool:
-    """``--json`` and ``-o json`` are one choice (kubectl's -o, the older --json kept)."""
-    return as_json or output == Output.json
-
-
-class Pick(str, Enum):
-    first = "first"
-    all = "all"
-
-
-PickOption = Annotated[Pick, typer.Option("--pick", help="A workload source: its first pod by name, or all of them.")]
-PortOption = Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535, help="The destination port (a service: its port, the first one if omitted).", show_default=False)]
-LenientOption = Annotated[
-    bool,
-    typer.Option(
-        "--lenient",
-        help="Read a repository's manifests as an analyzer: problems the API server would default, or that change no "
-        "connectivity (unnamed ports of a multi-port Service, '_' in names, incomplete ownerReferences, a null "
-        "podSelector, a stray non-manifest file), become warnings.",
-    ),
-]
-class Semantics(str, Enum):
-    article = "article"
-    tf = "tf"
-
-
-SemanticsOption = Annotated[
-    Semantics | None,
-    typer.Option(
-        "--semantics",
-        help="How TF realises the cluster: as the article describes it (the default), or as tf-controller's code does "
-        "(spec/tf-semantics.md). Overrides the scenario's cluster.semantics.",
-        show_default=False,
-    ),
-]
-
-
-def _reading_of(semantics: Semantics | None) -> None:
-    """Every cluster this command builds is realised in this reading (None: the scenario's)."""
-    from vrouter.lab.sim import Simulation
-
-    Simulation.semantics_override = semantics.value if semantics is not None else None
-
-
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
-AllowOutsideOption = Annotated[
-    bool, typer.Option("--allow-outside", help="Let a scenario apply files outside its own folder.")
-]
-
-
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
@@ -164,31 +113,6 @@ def root(
         fail(InputError(f"VRSIM_ENGINE={chosen!r}: use {', '.join(EngineChoice.__members__)}"))
 
 
-@contextmanager
-def reading(leniently: bool) -> Iterator[None]:
-    """Read the input strictly, or leniently with the forgiven problems as warnings on stderr."""
-    if not leniently:
-        yield
-        return
-    from controlplane.k8s.leniency import lenient
-
-    warnings: list[str] = []
-    with lenient(warnings):
-        yield
-    for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
-
-
-def _forwarding(quiet: bool) -> None:
-    """For commands that forward packets: progress on a terminal (unless -q), the kernels'
-    compile among it."""
-    from vrouter.cli.compile_status import use_compile_status
-    from vrouter.cli.progress import use_progress
-
-    use_progress(quiet)
-    use_compile_status()
-
-
 @app.command()
 def get(
     kind: Annotated[
@@ -223,7 +147,7 @@ def get(
     from vrouter.cli.progress import use_progress
     from vrouter.lab.sim import Simulation
 
-    _reading_of(semantics)
+    reading_of(semantics)
     use_progress(quiet)
     as_json = output in (GetOutput.json, GetOutput.yaml)
     with user_errors(as_json):
@@ -293,8 +217,8 @@ def vrouter(
     from vrouter.views import vrouter_tools as views
 
     as_json = wants_json(as_json, output)
-    _reading_of(semantics)
-    _forwarding(quiet)
+    reading_of(semantics)
+    forwarding(quiet)
     with user_errors(as_json):
         if family != "inet":
             raise InputError(f"--family {family}: only inet (IPv4) is simulated", path="--family")
@@ -429,8 +353,8 @@ def run(
     from vrouter.lab.scenario import scenario_files
     from vrouter.lab.sim import Simulation
 
-    _reading_of(semantics)
-    _forwarding(quiet)
+    reading_of(semantics)
+    forwarding(quiet)
     results = []
     with user_errors(as_json):
         given = [*(scenarios or []), *(files or [])]
@@ -471,7 +395,7 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
     from vrouter.lab.runner import engine_text
     from vrouter.lab.sim import Simulation
 
-    _forwarding(quiet)
+    forwarding(quiet)
     with user_errors(as_json):
         captures.check_directory(pcap)
         sim = Simulation.from_path(file, seed, allow_outside).build()
@@ -519,7 +443,7 @@ def ping(
 ) -> None:
     """Ping once, ad hoc, after the scenario's apply/delete steps. Exit 0 reachable, 1 not."""
     as_json = wants_json(as_json, output)
-    _reading_of(semantics)
+    reading_of(semantics)
     _one_off(file, seed, allow_outside, as_json, "ping", {"from": source, "to": target, "count": count, "pick": pick.value}, quiet, pcap)
 
 
@@ -548,7 +472,7 @@ def connect(
     spec = {"from": source, "to": target, "protocol": proto.upper(), "flows": flows, "pick": pick.value}
     if port is not None:
         spec["port"] = port
-    _reading_of(semantics)
+    reading_of(semantics)
     _one_off(file, seed, allow_outside, as_json, "connect", spec, quiet, pcap)
 
 
@@ -573,7 +497,7 @@ def http(
     spec = {"from": source, "to": target, "path": path, "requests": requests}
     if host is not None:
         spec["host"] = host
-    _reading_of(semantics)
+    reading_of(semantics)
     _one_off(file, seed, allow_outside, as_json, "http", spec, quiet, pcap)
 
 
@@ -603,8 +527,8 @@ def reach(
     from vrouter.lab.reach import reachability
     from vrouter.lab.sim import Simulation
 
-    _reading_of(semantics)
-    _forwarding(quiet)
+    reading_of(semantics)
+    forwarding(quiet)
     as_json = as_json or output == ReachOutput.json
     with user_errors(as_json):
         with reading(lenient):
@@ -659,8 +583,8 @@ def trace(
     from vrouter.lab.runner import engine_text
     from vrouter.lab.sim import Simulation
 
-    _reading_of(semantics)
-    _forwarding(quiet)
+    reading_of(semantics)
+    forwarding(quiet)
     with user_errors(as_json):
         captures.check_directory(pcap)
         sim = Simulation.from_path(file, seed, allow_outside).build()
@@ -748,8 +672,8 @@ def connlist(
     from vrouter.lab.connlist import connlist as measure_connlist
     from vrouter.lab.connlist import load
 
-    _reading_of(semantics)
-    _forwarding(quiet)
+    reading_of(semantics)
+    forwarding(quiet)
     as_json = output == ConnlistOutput.json
     with user_errors(as_json):
         if file is None:
@@ -810,7 +734,7 @@ def diverge(
     """
     from vrouter.lab.diverge import diverge as compare
 
-    _forwarding(quiet)
+    forwarding(quiet)
     as_json = output == DivergeOutput.json
     with user_errors(as_json):
         if first == second:
@@ -847,7 +771,7 @@ def warmup(
     from vrouter.dataplane.kernel_cache import forget_kernels, kernel_directory, kernels_ready
     from vrouter.warmup import ready_stamp
 
-    _forwarding(quiet=False)
+    forwarding(quiet=False)
     if force:
         forget_kernels()
     already = kernels_ready()
