@@ -18,6 +18,7 @@ from rich.markup import escape
 from controlplane.errors import InputError
 from vrouter.cli import captures, help_format  # noqa: F401  (help_format: flags show no <bool> in --help)
 from vrouter.cli.captures import PcapOption
+from vrouter.cli.draw import draw
 from vrouter.cli.options import (
     AllowOutsideOption,
     JsonFlag,
@@ -885,6 +886,9 @@ def _startup_bench(scenario: Path | None, as_json: bool) -> None:
         print_json({**result.numbers, "scenario": str(scenario)})
         return
     print_figures(f"vrsim bench --startup: {scenario.stem}, {os.cpu_count()} cores", result.figures)
+
+
+app.command()(draw)
 
 
 def main() -> None:
