@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from controlplane.config import ClusterConfig
-from controlplane.errors import InputError
 from vrouter.chi_square import chi_square
+from vrouter.views.plots import pyplot
 from vrouter.dataplane.engine import forced
 from vrouter.dataplane.kernel import kernel
 from vrouter.dataplane.lpm import build_lpm, lpm_lookup_batch, lpm_nbytes
@@ -531,22 +531,9 @@ def kernel_seconds_fresh(sim: Simulation, node: int, syns: np.ndarray, repeats: 
     return median_time(run, repeats)
 
 
-def require_matplotlib() -> None:
-    """Charts need the ``plot`` extra; say how to get it (before any long work starts)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise InputError('--plot draws with matplotlib, which is not installed: pip install "vrsim[plot]"', path="--plot") from None
-
-
 def plot_curve(curve: list[tuple[int, float]], path: str) -> None:
     """A PNG of packets/s against active flows (needs the ``plot`` extra: matplotlib)."""
-    require_matplotlib()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.semilogx([c[0] for c in curve], [c[1] for c in curve], marker="o")
     axes.set_xlabel("active flows")

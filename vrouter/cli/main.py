@@ -343,6 +343,10 @@ def run(
         bool, typer.Option("--strict", help="Fail (exit 1) on warnings too: ignored kinds, a scenario with no checks. For CI guards.")
     ] = False,
     pcap: PcapOption = None,
+    plots: Annotated[
+        Path | None,
+        typer.Option("--plots", help="Draw each connect check's flows per backend (the ECMP spread) as a PNG in DIR (needs the plot extra: matplotlib).", metavar="DIR", show_default=False),
+    ] = None,
 ) -> None:
     """Run scenarios: apply their manifests, run their checks through the dataplane, judge them.
 
@@ -363,6 +367,12 @@ def run(
             raise InputError("nothing to run: give scenario files or folders (vrsim run SCENARIO… or -f SCENARIO)", path="SCENARIO")
         paths = [found for path in given for found in ((path.is_dir() and scenario_files(path)) or [path])]
         captures.check_directory(pcap)
+        if plots is not None:
+            from vrouter.views.plots import require_matplotlib
+
+            require_matplotlib("--plots")
+            if plots.exists() and not plots.is_dir():
+                raise InputError(f"--plots {plots}: exists and is not a directory", path="--plots")
         for path in paths:
             sim = Simulation.from_path(path, seed, allow_outside)
             captures.record(sim, pcap)
@@ -377,6 +387,8 @@ def run(
         if not result.checks:  # passing with nothing checked would hide the wrong file
             typer.echo(f"note: {result.file}: no checks ran (the scenario only applies objects)", err=True)
             warned = True
+    if plots is not None:
+        _plot_spreads(results, plots, quiet)
     passed = all(r.passed for r in results)
     if strict and warned and passed:
         typer.echo("error: --strict: the run has warnings (see the notes above)", err=True)
@@ -388,6 +400,24 @@ def run(
         if len(results) > 1:
             stdout_console().print(f"{sum(r.passed for r in results)}/{len(results)} scenarios passed")
     raise typer.Exit(0 if passed and not (strict and warned) else 1)
+
+
+def _plot_spreads(results: list[ScenarioResult], directory: Path, quiet: bool) -> None:
+    """One chart per connect check that reached backends: ``<scenario>-step<N>.png``."""
+    from vrouter.views.plots import ecmp_spread
+
+    directory.mkdir(parents=True, exist_ok=True)
+    drawn = 0
+    for result in results:
+        for check in result.checks:
+            if check.kind == "connect" and check.observed.get("backends"):
+                path = directory / f"{Path(result.file).stem}-step{check.step}.png"
+                ecmp_spread(check, path)
+                drawn += 1
+                if not quiet:
+                    typer.echo(f"plot: {path}", err=True)
+    if not drawn and not quiet:
+        typer.echo("plot: no connect check reached a backend; nothing drawn", err=True)
 
 
 def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: str, spec: dict, quiet: bool = False, pcap: Path | None = None) -> None:
@@ -523,6 +553,10 @@ def reach(
     quiet: QuietOption = False,
     semantics: SemanticsOption = None,
     lenient: LenientOption = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also draw the matrix as a heat map into FILE (.png, .svg or .pdf; needs the plot extra: matplotlib).", metavar="FILE", show_default=False),
+    ] = None,
 ) -> None:
     """Pod × pod reachability measured by sending packets ('.' reachable, 'X' not)."""
     from vrouter.lab.reach import reachability
@@ -532,6 +566,11 @@ def reach(
     forwarding(quiet)
     as_json = as_json or output == ReachOutput.json
     with user_errors(as_json):
+        if plot is not None:
+            from vrouter.views.plots import require_matplotlib, suffix_checked
+
+            require_matplotlib()
+            suffix_checked(plot, "--plot")
         with reading(lenient):
             sim = Simulation.from_path(file, seed, allow_outside).build()
         chosen = (proto or ("tcp" if port else "icmp")).lower()
@@ -545,6 +584,15 @@ def reach(
                 if (p.get("status") or {}).get("podIP") and not (p.get("spec") or {}).get("hostNetwork")
             )
         result = reachability(sim, chosen, port, pods)
+        if plot is not None:
+            from vrouter.views.plots import reach_heatmap
+
+            try:
+                reach_heatmap(result, plot)
+            except OSError as exc:
+                raise InputError(f"--plot {plot}: {exc.strerror or exc}", path="--plot") from None
+            if not quiet:
+                typer.echo(f"plot: {plot}", err=True)
     engine = "+".join(sim.fabric.engines) or "none"
     if as_json:
         print_json(result.to_json() | {"engine": engine})
@@ -824,7 +872,8 @@ def bench(
     if startup:
         _startup_bench(scenario, as_json)
         return
-    from vrouter.bench import Bench, BenchSettings, plot_curve, require_matplotlib, settings_dict
+    from vrouter.bench import Bench, BenchSettings, plot_curve, settings_dict
+    from vrouter.views.plots import require_matplotlib
 
     if plot is not None:
         with user_errors(as_json):
