@@ -18,6 +18,7 @@ from rich.markup import escape
 from controlplane.errors import InputError
 from vrouter.cli import captures, help_format  # noqa: F401  (help_format: flags show no <bool> in --help)
 from vrouter.cli.captures import PcapOption
+from vrouter.cli.diff import diff
 from vrouter.cli.draw import draw
 from vrouter.cli.options import (
     AllowOutsideOption,
@@ -938,6 +939,7 @@ def _startup_bench(scenario: Path | None, as_json: bool) -> None:
 
 
 app.command()(draw)
+app.command()(diff)
 
 
 def main() -> None:
