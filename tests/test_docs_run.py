@@ -64,12 +64,15 @@ def test_the_pages_show_commands() -> None:
 
 
 @pytest.mark.parametrize(("page", "command", "expected"), COMMANDS, ids=[f"{p}: {c[:60]}" for p, c, _ in COMMANDS])
-def test_a_shown_command_prints_what_the_page_shows(monkeypatch: pytest.MonkeyPatch, page: str, command: str, expected: list[str]) -> None:
+def test_a_shown_command_prints_what_the_page_shows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, page: str, command: str, expected: list[str]) -> None:
     monkeypatch.setenv("VRSIM_ENGINE", "auto")
     monkeypatch.delenv("COLUMNS", raising=False)
     for name, value in (("_interpreted_packets", 0), ("_tiered_up", False), ("_why_interpreted", "")):
         monkeypatch.setattr(engine, name, value)
-    monkeypatch.chdir(ROOT)
+    for entry in ROOT.iterdir():  # the project's files, but what a command writes lands in tmp_path
+        if not entry.name.startswith("."):
+            (tmp_path / entry.name).symlink_to(entry)
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, shlex.split(command)[1:])
     assert result.exit_code in (0, 1), result.output
     actual = [line.rstrip() for line in result.stdout.rstrip("\n").splitlines()]

@@ -245,3 +245,27 @@ def test_cli_pcap_on_a_file_is_an_input_error(tmp_path: Path) -> None:
     taken.write_text("")
     result = CliRunner().invoke(app, ["ping", "default/busybox", "default/busybox", "-f", str(CLUSTERIP), "--pcap", str(taken)])
     assert result.exit_code == 2 and "--pcap" in result.output and "not a directory" in result.output
+
+
+def test_what_the_readme_says_of_its_captures(tmp_path: Path) -> None:
+    """The README's connect --pcap example: the flows ECMP sent to worker02 cross worker01's
+    fabric under the member's floating-IP label, and reach the member's tap DNAT'd."""
+    result = CliRunner().invoke(app, ["connect", "default/busybox", "service/default/nginx-deployment-clusterip-service", "--port", "80", "--flows", "100", "-f", str(CLUSTERIP), "--pcap", str(tmp_path)])
+    sim = Simulation.from_path(CLUSTERIP).build()
+    ip = addresses(sim)
+    remote = member_on(sim, "worker02")
+    remote_count = int(result.stdout.split(remote.split("/")[1] + ":")[1].split(",")[0].split(" ")[0])
+    assert remote_count == 47  # as the README shows
+    labels = Counter()
+    for _, buf in frames(tmp_path / "worker01-fabric.pcap"):
+        udp = dpkt.ethernet.Ethernet(buf).data.data
+        inner = dpkt.ip.IP(udp.data[4:])
+        if inner.data.flags == dpkt.tcp.TH_SYN:
+            labels[struct.unpack("!I", udp.data[:4])[0] >> 12] += 1
+    assert labels == {17: 47}  # the README's label
+    mpls = CliRunner().invoke(app, ["vrouter", "worker02", "mpls", "--dump", "-f", str(CLUSTERIP)]).stdout
+    assert any(line.split()[0] == "17" and "via floating IP" in line for line in mpls.splitlines() if line.strip())
+    tap = next(v.name for v in sim.node("worker02").vifs.values() if v.pod == remote)
+    assert tap == "tap0e397e93884"  # the file the README names
+    dsts = {dpkt.utils.inet_to_str(dpkt.ethernet.Ethernet(b).data.dst) for _, b in frames(tmp_path / f"worker02-{tap}.pcap")}
+    assert ip[remote] in dsts and ip["vip"] not in dsts

@@ -119,3 +119,14 @@ def test_unknown_suffix_and_intent_without_policy_are_input_errors(tmp_path: Pat
     assert bad.exit_code == 2 and ".svg or .png" in bad.output
     intent = CliRunner().invoke(app, ["draw", "-f", str(ARTICLE / "clusterip-service.yaml"), "--intent"])
     assert intent.exit_code == 2 and "--what policy" in intent.output
+
+
+def test_the_readme_picture_is_what_draw_makes_today() -> None:
+    """docs/images/clusterip-service.svg (shown in the README) holds every node and edge label
+    the current code draws, and no other node: redraw it with the README's command if not."""
+    nodes, edges, _ = parse(draw("-f", str(ARTICLE / "clusterip-service.yaml")))
+    svg = (ROOT / "docs/images/clusterip-service.svg").read_text().replace("&#45;", "-").replace("&gt;", ">")
+    for label in nodes.values():
+        for line in label.split("\\n"):
+            assert f">{line}</text>" in svg, f"{line!r} is drawn today but not in the README's picture"
+    assert svg.count('class="node"') == len(nodes) and svg.count('class="edge"') == len(edges)
