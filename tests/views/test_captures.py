@@ -269,3 +269,10 @@ def test_what_the_readme_says_of_its_captures(tmp_path: Path) -> None:
     assert tap == "tap0e397e93884"  # the file the README names
     dsts = {dpkt.utils.inet_to_str(dpkt.ethernet.Ethernet(b).data.dst) for _, b in frames(tmp_path / f"worker02-{tap}.pcap")}
     assert ip[remote] in dsts and ip["vip"] not in dsts
+
+
+def test_trace_writes_the_traced_packets(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["trace", "default/busybox", "ns-isolated/busybox", "-f", str(CLUSTERIP), "--pcap", str(tmp_path), "-q"])
+    assert result.exit_code == 0, result.output
+    (drops,) = [p for p in tmp_path.iterdir() if p.name.endswith("-drops.pcap")]
+    assert comments(drops) and all("NoDstRt" in c for c in comments(drops))

@@ -96,15 +96,18 @@ def test_policy_picture_is_connlists_graph() -> None:
 
 @pytest.mark.skipif(DOT is None, reason="Graphviz's dot not installed (CI installs it)")
 @pytest.mark.parametrize("suffix", ["svg", "png"])
-def test_renders_svg_and_png(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize("scenario", ["namespace-isolation", "clusterip-service"])
+def test_renders_svg_and_png(tmp_path: Path, suffix: str, scenario: str) -> None:
     out = tmp_path / f"fabric.{suffix}"
-    draw("-f", str(ARTICLE / "clusterip-service.yaml"), "-o", str(out))
+    draw("-f", str(ARTICLE / f"{scenario}.yaml"), "-o", str(out))
     data = out.read_bytes()
     if suffix == "png":
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-    else:
+    else:  # every node the DOT declares is drawn, with its label
+        nodes, edges, _ = parse(draw("-f", str(ARTICLE / f"{scenario}.yaml")))
         text = data.decode().replace("&#45;", "-")
-        assert "<svg" in text and "nginx-deployment-clusterip-service" in text and "k8s-default-pod-network" in text
+        assert text.count('class="node"') == len(nodes) and text.count('class="edge"') == len(edges)
+        assert all(f">{label.split(chr(92))[0]}</text>" in text for label in nodes.values())
 
 
 def test_without_dot_svg_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
