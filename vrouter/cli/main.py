@@ -29,10 +29,12 @@ from vrouter.cli.options import (
     PickOption,
     PortOption,
     QuietOption,
+    SchedulerOption,
     ScenarioOption,
     SeedOption,
     SemanticsOption,
     SourceArgument,
+    WorkersOption,
     forwarding,
     reading,
     reading_of,
@@ -348,6 +350,8 @@ def run(
         Path | None,
         typer.Option("--plots", help="Draw each connect check's flows per backend (the ECMP spread) as a PNG in DIR (needs the plot extra: matplotlib).", metavar="DIR", show_default=False),
     ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Run scenarios: apply their manifests, run their checks through the dataplane, judge them.
 
@@ -355,6 +359,7 @@ def run(
     warning), 2 for invalid input.
     """
     as_json = wants_json(as_json, output)
+    from vrouter.lab.parallel import dask_client, run_scenarios
     from vrouter.lab.runner import run_scenario
     from vrouter.lab.scenario import scenario_files
     from vrouter.lab.sim import Simulation
@@ -374,12 +379,17 @@ def run(
             require_matplotlib("--plots")
             if plots.exists() and not plots.is_dir():
                 raise InputError(f"--plots {plots}: exists and is not a directory", path="--plots")
-        for path in paths:
-            sim = Simulation.from_path(path, seed, allow_outside)
-            captures.record(sim, pcap)
-            results.append(run_scenario(sim))
-            if pcap is not None:  # one folder per scenario when there are several
-                captures.write(sim, pcap if len(paths) == 1 else pcap / Path(path).stem, quiet)
+        if pcap is not None and (workers or scheduler):
+            raise InputError("--pcap records on this machine: run without --workers/--scheduler to capture", path="--pcap")
+        with dask_client(workers, scheduler) as client:
+            if client is not None:  # one task per scenario file
+                results = run_scenarios(client, paths, seed, allow_outside)
+            for path in paths if client is None else ():
+                sim = Simulation.from_path(path, seed, allow_outside)
+                captures.record(sim, pcap)
+                results.append(run_scenario(sim))
+                if pcap is not None:  # one folder per scenario when there are several
+                    captures.write(sim, pcap if len(paths) == 1 else pcap / Path(path).stem, quiet)
     warned = False
     for result in results:
         for note in result.notes:  # kinds vrsim does not simulate (Istio's, a CRD …), namespaces it made
@@ -558,8 +568,11 @@ def reach(
         Path | None,
         typer.Option("--plot", help="Also draw the matrix as a heat map into FILE (.png, .svg or .pdf; needs the plot extra: matplotlib).", metavar="FILE", show_default=False),
     ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Pod × pod reachability measured by sending packets ('.' reachable, 'X' not)."""
+    from vrouter.lab.parallel import dask_client
     from vrouter.lab.reach import reachability
     from vrouter.lab.sim import Simulation
 
@@ -584,7 +597,8 @@ def reach(
                 for p in sim.cluster.store.list("Pod", namespace)
                 if (p.get("status") or {}).get("podIP") and not (p.get("spec") or {}).get("hostNetwork")
             )
-        result = reachability(sim, chosen, port, pods)
+        with dask_client(workers, scheduler) as client:
+            result = reachability(sim, chosen, port, pods, client)
         if plot is not None:
             from vrouter.views.plots import reach_heatmap
 
@@ -709,6 +723,8 @@ def connlist(
     quiet: QuietOption = False,
     semantics: SemanticsOption = None,
     lenient: LenientOption = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Allowed connections between workloads and outside ranges, in netpol-analyzer's form.
 
@@ -721,6 +737,7 @@ def connlist(
     """
     from vrouter.lab.connlist import connlist as measure_connlist
     from vrouter.lab.connlist import load
+    from vrouter.lab.parallel import dask_client
 
     reading_of(semantics)
     forwarding(quiet)
@@ -733,7 +750,8 @@ def connlist(
                 raise InputError(f"{names} contradict each other: give one", path=names.split()[0])
         with reading(lenient):
             sim = load(file, seed, allow_outside, not ipblock_not_pods, host_network_as_pods or intent)
-        result = measure_connlist(sim, intent=intent)
+        with dask_client(None if intent else workers, None if intent else scheduler) as client:  # the intent view sends nothing
+            result = measure_connlist(sim, intent=intent, client=client)
         if focus:
             result = result.focused([name for item in focus for name in item.split(",") if name])
         text = result.render(output.value)
@@ -773,6 +791,8 @@ def diverge(
     allow_outside: AllowOutsideOption = False,
     quiet: QuietOption = False,
     lenient: LenientOption = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Where two views of the cluster disagree, and which behaviour explains each difference.
 
@@ -783,14 +803,15 @@ def diverge(
     guard for a repository of manifests.
     """
     from vrouter.lab.diverge import diverge as compare
+    from vrouter.lab.parallel import dask_client
 
     forwarding(quiet)
     as_json = output == DivergeOutput.json
     with user_errors(as_json):
         if first == second:
             raise InputError(f"--from and --to are both {first.value}: nothing to compare", path="--to")
-        with reading(lenient):
-            report = compare(file, first.value, second.value, seed, allow_outside)
+        with reading(lenient), dask_client(workers, scheduler) as client:
+            report = compare(file, first.value, second.value, seed, allow_outside, client)
     typer.echo(report.render(output.value), nl=False)
     if not report.divergences and output == DivergeOutput.txt:
         typer.echo(f"note: {first.value} and {second.value} agree on every connection", err=True)

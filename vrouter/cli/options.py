@@ -72,6 +72,14 @@ def reading_of(semantics: Semantics | None) -> None:
 
 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, max=512, help="Measure on N worker processes of this machine (a dask.distributed LocalCluster; the dask extra).", metavar="N", show_default=False),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Measure on the dask cluster whose scheduler is at ADDRESS (tcp://host:8786); its workers need vrsim and the scenario's files.", metavar="ADDRESS", show_default=False),
+]
 AllowOutsideOption = Annotated[
     bool, typer.Option("--allow-outside", help="Let a scenario apply files outside its own folder.")
 ]

@@ -71,6 +71,7 @@ from controlplane.tf.model import NetworkIpam, VirtualNetwork
 from vrouter.dataplane.packets import DELIVERED, HOST, TCP_ACK, TCP_SYN, new_batch
 from vrouter.dataplane.tables import VIF_CLIENT, VIF_FABRIC, VIF_HOST
 from vrouter.lab.exposure import measured_exposure
+from vrouter.lab.fabric import Fabric, conversations_per_run
 from vrouter.lab.traffic import fabric_label, resolve_source
 from vrouter.lab.sim import Simulation
 from vrouter.intent import ADMIN_KINDS, INGRESS_CONTROLLER, Intent, admin_networks, admin_port_cuts, exposure
@@ -83,8 +84,6 @@ MIN_PORT, MAX_PORT = 1, 65535
 ALL_ADDRESSES = (0, 0xFFFFFFFF)
 ALL_CONNECTIONS = "All Connections"
 FORMATS = ("txt", "json", "csv", "md", "dot")
-#: probes per chunk, as a share of a node's flow table (each probe may hold 2 entries per node)
-FLOW_TABLE_SHARE = 0.2
 
 Range = tuple[int, int]  # inclusive
 
@@ -458,7 +457,7 @@ def _replies(rows: np.ndarray, flags: int) -> np.ndarray:
     return batch
 
 
-def measure(sim: Simulation, endpoints: Sequence[Endpoint], probes: np.ndarray, sport: int) -> int:
+def measure(fabric: Fabric, endpoints: Sequence[Endpoint], probes: np.ndarray, sport: int) -> int:
     """Run the conversations of ``probes`` through the fabric, set their ``allowed``, and
     return the number of packets sent. Three batches: first packets, answers, TCP's ACKs."""
     if len(probes) == 0:
@@ -473,7 +472,6 @@ def measure(sim: Simulation, endpoints: Sequence[Endpoint], probes: np.ndarray, 
     # an outside source enters at the fabric interface of the destination pod's node
     entry_node = np.where(from_outside, node[dst], node[src]).astype(np.int16)
     tcp = probes["proto"] == TCP
-    fabric = sim.fabric
 
     first = new_batch(len(probes))
     first["node"] = entry_node
@@ -520,6 +518,36 @@ def measure(sim: Simulation, endpoints: Sequence[Endpoint], probes: np.ndarray, 
     return packets
 
 
+@dataclass
+class ProbePlan:
+    """What every block of probes shares on a worker: the endpoints and how to send."""
+
+    endpoints: list[Endpoint]
+    sport: int
+    chunk: int  # probes sent between two emptyings of the flow tables
+    aging: float
+
+
+def measure_probes(fabric: Fabric, plan: ProbePlan, probes: np.ndarray) -> tuple[np.ndarray, int]:
+    """A block of probes measured in chunks, as the single-process loop does: (allowed, packets)."""
+    packets = 0
+    for part in _chunks(len(probes), plan.chunk):
+        chunk = probes[part]
+        packets += measure(fabric, plan.endpoints, chunk, plan.sport)
+        probes[part] = chunk
+        if part.stop < len(probes):
+            fabric.advance(plan.aging + 1)
+    return probes["allowed"].copy(), packets
+
+
+def source_blocks(probes: np.ndarray, endpoints: int, client: Any) -> list[np.ndarray]:
+    """The probes' indexes in blocks of source endpoints, about four blocks per worker."""
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    edges = np.linspace(0, endpoints, num=min(endpoints, 4 * workers) + 1).astype(np.int64)
+    which = np.searchsorted(edges, probes["src"], side="right") - 1
+    return [block for block in (np.flatnonzero(which == b) for b in range(len(edges) - 1)) if len(block)]
+
+
 def _chunks(count: int, size: int) -> Iterable[slice]:
     for start in range(0, count, size):
         yield slice(start, min(count, start + size))
@@ -554,10 +582,11 @@ def admin_policies(sim: Simulation) -> list[dict[str, Any]]:
     return [obj for (kind, _, _), obj in sorted(sim.cluster.ignored.items()) if kind in ADMIN_KINDS]
 
 
-def connlist(sim: Simulation, intent: bool = False, admin_cuts: bool = False) -> ConnList:
+def connlist(sim: Simulation, intent: bool = False, admin_cuts: bool = False, client: Any = None) -> ConnList:
     """Measure the allowed connectivity of a built simulation (see the module's docstring);
     with ``intent``, evaluate Kubernetes' meaning instead (:mod:`vrouter.intent`), with the
-    admin policies and the Ingress exposure lines."""
+    admin policies and the Ingress exposure lines. With a dask ``client``, blocks of source
+    endpoints are measured on its workers (:mod:`vrouter.lab.parallel`)."""
     started = time.perf_counter()
     store = sim.cluster.store
     policies = store.list("NetworkPolicy")
@@ -598,17 +627,28 @@ def connlist(sim: Simulation, intent: bool = False, admin_cuts: bool = False) ->
 
     sport = source_port(pieces)
     settings = sim.scenario.cluster.vrouter
-    size = max(64, int(settings.flowEntries * FLOW_TABLE_SHARE))
-    packets = 0
-    parts = list(_chunks(len(probes), size))
-    with task(f"connlist: {len(probes):,} probes", total=len(parts)) as advance:
-        for part in parts:
-            chunk = probes[part]
-            packets += measure(sim, endpoints, chunk, sport)
-            probes[part] = chunk
-            if part.stop < len(probes):
-                sim.fabric.advance(settings.agingSeconds + 1)  # forget this chunk's flows
-            advance()
+    size = conversations_per_run(settings)
+    plan = ProbePlan(endpoints, sport, size, settings.agingSeconds)
+    if client is not None:
+        from vrouter.lab.parallel import FabricImage, map_blocks
+
+        blocks = source_blocks(probes, len(endpoints), client)
+        results, engines = map_blocks(client, measure_probes, FabricImage.of(sim.nodes, settings), plan, [probes[b] for b in blocks], f"connlist: {len(probes):,} probes")
+        for block, (allowed, _) in zip(blocks, results, strict=True):
+            probes["allowed"][block] = allowed
+        packets = sum(sent for _, sent in results)
+        sim.fabric.engines.update(dict.fromkeys(engines, 1))
+    else:
+        packets = 0
+        parts = list(_chunks(len(probes), size))
+        with task(f"connlist: {len(probes):,} probes", total=len(parts)) as advance:
+            for part in parts:
+                chunk = probes[part]
+                packets += measure(sim.fabric, endpoints, chunk, sport)
+                probes[part] = chunk
+                if part.stop < len(probes):
+                    sim.fabric.advance(settings.agingSeconds + 1)  # forget this chunk's flows
+                advance()
     connections = summarize(endpoints, probes, pieces) + exposure_lines(pod_ends, measured_exposure(sim, routes, notes))
     if unmeasured:
         notes.append("outside ranges inside cluster addresses, so not probed: " + ", ".join(unmeasured))

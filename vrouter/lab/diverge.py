@@ -28,6 +28,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from controlplane.tf_reading import TF_BEHAVIOURS
 from controlplane.controller.netpol import subtract
@@ -120,8 +121,10 @@ def measure_view(
     analyzer_host_network: bool = False,
     with_admin: bool = True,
     with_isolation: bool = True,
+    client: Any = None,
 ) -> ConnList:
-    """One view's connectivity, cut as the intent view cuts (so pieces compare one to one)."""
+    """One view's connectivity, cut as the intent view cuts (so pieces compare one to one);
+    a measured view on the workers of a dask ``client`` when one is given."""
     if view == "intent":
         sim = _simulation(path, seed, allow_outside, {"semantics": "article"}, ipblock_selects_pods=False)
         without_host_network(sim.scenario)  # the analyzer's reading: host-network pods are pods
@@ -137,7 +140,7 @@ def measure_view(
         without_host_network(sim.scenario)
     if not with_isolation:
         _without_isolation(sim)
-    return connlist(sim.build(), admin_cuts=True)
+    return connlist(sim.build(), admin_cuts=True, client=client)
 
 
 def _simulation(path: str | Path, seed: int, allow_outside: bool, reading: dict[str, object], ipblock_selects_pods: bool) -> Simulation:
@@ -196,9 +199,10 @@ def _allows(sets: Allowed, src: str, dst: str, protocol: str, port: int) -> bool
     return any(lo <= port <= hi for lo, hi in sets.get((src, dst), {}).get(protocol, []))
 
 
-def diverge(path: str | Path, first: str = "tf", second: str = "intent", seed: int = 0, allow_outside: bool = False) -> Diverge:
-    """Every piece where views ``first`` and ``second`` disagree, with its causes."""
-    results = {view: measure_view(path, view, seed, allow_outside) for view in {first, second}}
+def diverge(path: str | Path, first: str = "tf", second: str = "intent", seed: int = 0, allow_outside: bool = False, client: Any = None) -> Diverge:
+    """Every piece where views ``first`` and ``second`` disagree, with its causes (every
+    measured view's blocks on the workers of a dask ``client`` when one is given)."""
+    results = {view: measure_view(path, view, seed, allow_outside, client=client) for view in {first, second}}
     sets = {view: allowed_sets(r) for view, r in results.items()}
     labels = [{e.label for e in r.endpoints} - set(r.unmeasured) for r in results.values()]
     comparable = set.intersection(*labels)
@@ -213,12 +217,12 @@ def diverge(path: str | Path, first: str = "tf", second: str = "intent", seed: i
         if view == "tf":
             for number, text in TF_BEHAVIOURS.items():
                 others = [b for b in TF_BEHAVIOURS if b != number]
-                experiments.append(((number, text), view, allowed_sets(measure_view(path, "tf", seed, allow_outside, behaviours=others))))
-        experiments.append((ADDRESS_GROUPS, view, allowed_sets(measure_view(path, view, seed, allow_outside, analyzer_ipblocks=True))))
-        experiments.append((HOST_NETWORK, view, allowed_sets(measure_view(path, view, seed, allow_outside, analyzer_host_network=True))))
-        experiments.append((ISOLATION, view, allowed_sets(measure_view(path, view, seed, allow_outside, with_isolation=False))))
+                experiments.append(((number, text), view, allowed_sets(measure_view(path, "tf", seed, allow_outside, behaviours=others, client=client))))
+        experiments.append((ADDRESS_GROUPS, view, allowed_sets(measure_view(path, view, seed, allow_outside, analyzer_ipblocks=True, client=client))))
+        experiments.append((HOST_NETWORK, view, allowed_sets(measure_view(path, view, seed, allow_outside, analyzer_host_network=True, client=client))))
+        experiments.append((ISOLATION, view, allowed_sets(measure_view(path, view, seed, allow_outside, with_isolation=False, client=client))))
     if "intent" in (first, second):  # without admin policies this changes nothing, so explains nothing
-        experiments.append((ADMIN_POLICIES, "intent", allowed_sets(measure_view(path, "intent", seed, allow_outside, with_admin=False))))
+        experiments.append((ADMIN_POLICIES, "intent", allowed_sets(measure_view(path, "intent", seed, allow_outside, with_admin=False, client=client))))
     grouped: dict[tuple[str, str, str, str, tuple], list[tuple[str, tuple[Range, ...]]]] = {}
     for src, dst, protocol, ranges, allowed_in, denied_in in found:
         port = ranges[0][0]  # the pieces are uniform: one port answers for the range

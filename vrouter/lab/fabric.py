@@ -32,6 +32,14 @@ from vrouter.dataplane.trace import new_trace
 from vrouter.lab.capture import NS_PER_ROUND, CaptureLog
 
 MAX_HOPS = 8
+#: conversations measured together, as a share of a node's flow table (each may hold 2 entries
+#: per node): what reach and connlist send between two emptyings of the tables
+FLOW_TABLE_SHARE = 0.2
+
+
+def conversations_per_run(settings: VRouterSettings) -> int:
+    """How many conversations fit the flow tables at once (see :data:`FLOW_TABLE_SHARE`)."""
+    return max(64, int(settings.flowEntries * FLOW_TABLE_SHARE))
 
 
 class ConservationError(AssertionError):

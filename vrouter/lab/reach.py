@@ -12,7 +12,7 @@ network stack), so the diagonal is always reachable, as the e2e suite's ``AllowL
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,11 @@ from vrouter.dataplane.tables import PROTO_ICMP, PROTO_TCP
 from vrouter.lab.traffic import FIRST_SOURCE_PORT, answers, resolve_source
 from vrouter.lab.sim import Simulation
 from vrouter.tabular import Tabular
+
+from vrouter.lab.fabric import conversations_per_run
+
+if TYPE_CHECKING:
+    from vrouter.lab.fabric import Fabric
 
 
 @dataclass
@@ -67,8 +72,23 @@ class Reachability(Tabular):
         }
 
 
-def reachability(sim: Simulation, protocol: str = "icmp", port: int | None = None, pods: list[str] | None = None) -> Reachability:
-    """Measure every ordered pair of pods (with TF interfaces) through the fabric."""
+@dataclass
+class ReachPlan:
+    """What every block of a matrix shares: the pods' places and the probe's protocol."""
+
+    node: np.ndarray  # int16 per pod
+    vif: np.ndarray  # int16 per pod
+    ip: np.ndarray  # uint32 per pod
+    proto: int
+    port: int | None
+
+
+def reachability(sim: Simulation, protocol: str = "icmp", port: int | None = None, pods: list[str] | None = None, client: Any = None) -> Reachability:
+    """Measure every ordered pair of pods (with TF interfaces) through the fabric.
+
+    Sources are measured in blocks, each small enough for the flow tables (a share of
+    ``flowEntries``) and each from empty tables, so a matrix of any size is exact; with a
+    dask ``client`` the blocks run on its workers (:mod:`vrouter.lab.parallel`)."""
     proto = protocol_number(protocol)
     if proto != PROTO_ICMP and port is None:
         raise InputError(f"a {protocol.upper()} reachability matrix needs --port")
@@ -80,11 +100,41 @@ def reachability(sim: Simulation, protocol: str = "icmp", port: int | None = Non
         )
     sources = [resolve_source(sim, name) for name in pods]
     n = len(sources)
-    node = np.array([s.node for s in sources], np.int16)
-    vif = np.array([s.vif for s in sources], np.int16)
-    ip = np.array([s.ip for s in sources], np.uint32)
-    src = np.repeat(np.arange(n), n)
-    dst = np.tile(np.arange(n), n)
+    plan = ReachPlan(
+        np.array([s.node for s in sources], np.int16), np.array([s.vif for s in sources], np.int16), np.array([s.ip for s in sources], np.uint32), proto, port
+    )
+    settings = sim.scenario.cluster.vrouter
+    rows = max(1, conversations_per_run(settings) // max(n - 1, 1))  # sources per block
+    if client is not None:  # enough tasks to keep every worker busy
+        rows = min(rows, max(1, -(-n // (4 * max(1, len(client.scheduler_info().get("workers", {})))))))
+    blocks = [(start, min(n, start + rows)) for start in range(0, n, rows)]
+    matrix = np.eye(n, dtype=bool)
+    if client is not None:
+        from vrouter.lab.parallel import FabricImage, map_blocks
+
+        results, engines = map_blocks(client, measure_block, FabricImage.of(sim.nodes, settings), plan, blocks, f"reach: {n * (n - 1):,} pairs")
+        sim.fabric.engines.update(dict.fromkeys(engines, 1))
+    else:
+        fabric = sim.fabric
+        results = []
+        with task(f"reach: {n * (n - 1):,} pairs", total=len(blocks)) as advance:
+            for number, block in enumerate(blocks):
+                results.append(measure_block(fabric, plan, block))
+                if number + 1 < len(blocks):
+                    fabric.advance(settings.agingSeconds + 1)  # the next block starts from empty tables
+                advance()
+    for (start, stop), reached in zip(blocks, results, strict=True):
+        matrix[start:stop] |= reached
+    return Reachability(pods, protocol.lower(), port, matrix)
+
+
+def measure_block(fabric: Fabric, plan: ReachPlan, block: tuple[int, int]) -> np.ndarray:
+    """The rows ``block`` (sources start..stop) of the matrix: one conversation per pair."""
+    start, stop = block
+    n = len(plan.ip)
+    node, vif, ip, proto, port = plan.node, plan.vif, plan.ip, plan.proto, plan.port
+    src = np.repeat(np.arange(start, stop), n)
+    dst = np.tile(np.arange(n), stop - start)
     pairs = src != dst
     src, dst = src[pairs], dst[pairs]
     batch = new_batch(len(src))
@@ -102,25 +152,20 @@ def reachability(sim: Simulation, protocol: str = "icmp", port: int | None = Non
         batch["dport"] = port
         if proto == PROTO_TCP:
             batch["tcp_flags"] = TCP_SYN
-    fabric = sim.fabric
-    with task(f"reach: {len(src):,} pairs", total=3 if proto == PROTO_TCP else 2) as advance:
-        first = fabric.run(batch).packets
-        advance()
-        arrived = (first["outcome"] == DELIVERED) & (first["node"] == node[dst]) & (first["out_vif"] == vif[dst])
-        reached = np.zeros(len(src), bool)
-        if arrived.any():
-            second = fabric.run(answers(first[arrived], proto, TCP_SYN | TCP_ACK if proto == PROTO_TCP else 0)).packets
-            advance()
-            tags = second["tag"]
-            home = (second["outcome"] == DELIVERED) & (second["node"] == node[src[tags]]) & (second["out_vif"] == vif[src[tags]])
-            if proto == PROTO_TCP and home.any():
-                third = fabric.run(answers(second[home], proto, TCP_ACK)).packets
-                advance()
-                done = np.zeros(len(src), bool)
-                done[third["tag"][(third["outcome"] == DELIVERED) | (third["outcome"] == HOST)]] = True
-                reached[tags[home]] = done[tags[home]]
-            else:
-                reached[tags[home]] = True
-    matrix = np.eye(n, dtype=bool)
-    matrix[src, dst] = reached
-    return Reachability(pods, protocol.lower(), port, matrix)
+    reached = np.zeros(len(src), bool)
+    first = fabric.run(batch).packets
+    arrived = (first["outcome"] == DELIVERED) & (first["node"] == node[dst]) & (first["out_vif"] == vif[dst])
+    if arrived.any():
+        second = fabric.run(answers(first[arrived], proto, TCP_SYN | TCP_ACK if proto == PROTO_TCP else 0)).packets
+        tags = second["tag"]
+        home = (second["outcome"] == DELIVERED) & (second["node"] == node[src[tags]]) & (second["out_vif"] == vif[src[tags]])
+        if proto == PROTO_TCP and home.any():
+            third = fabric.run(answers(second[home], proto, TCP_ACK)).packets
+            done = np.zeros(len(src), bool)
+            done[third["tag"][(third["outcome"] == DELIVERED) | (third["outcome"] == HOST)]] = True
+            reached[tags[home]] = done[tags[home]]
+        else:
+            reached[tags[home]] = True
+    out = np.zeros((stop - start, n), bool)
+    out[src - start, dst] = reached
+    return out
