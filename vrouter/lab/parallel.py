@@ -57,13 +57,13 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         raise InputError(DASK_MISSING, path="--workers" if workers is not None else "--scheduler") from None
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="5s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(f"--scheduler {scheduler}: no dask scheduler answers there ({exc})", path="--scheduler") from None
         with client:
             yield client
         return
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL)
     with cluster, Client(cluster) as client:
         yield client
 
