@@ -16,6 +16,7 @@ import pytest
 from conftest import QUICK, record
 
 from controlplane.config import ClusterConfig
+from vrouter.bench import team_objects
 from vrouter.lab.connlist import connlist
 from vrouter.lab.fabric import conversations_per_run
 from vrouter.lab.parallel import dask_client
@@ -29,21 +30,8 @@ SECONDS: dict[tuple[str, int], float] = {}
 
 
 def team_cluster(pods: int) -> Simulation:
-    objects: list[dict[str, Any]] = []
-    for ns in range(10):
-        objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns{ns}", "labels": {"team": f"t{ns % 3}"}}})
-        objects.append(
-            {
-                "apiVersion": "networking.k8s.io/v1",
-                "kind": "NetworkPolicy",
-                "metadata": {"name": "team", "namespace": f"ns{ns}"},
-                "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": f"t{ns % 3}"}}}], "ports": [{"port": 80}]}]},
-            }
-        )
-    for i in range(pods):
-        objects.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": f"ns{i % 10}", "labels": {"app": f"a{i % 50}"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
     config = ClusterConfig.model_validate({"nodes": [{"name": f"w{i}", "ip": f"172.27.10.{10 + i}"} for i in range(4)]})
-    sim = Simulation.from_objects(objects, config=config)
+    sim = Simulation.from_objects(team_objects(pods, port=80), config=config)
     sim.nodes  # compiled before any timing
     return sim
 

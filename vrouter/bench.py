@@ -55,6 +55,27 @@ SERVICE_PORT = 80
 TARGET_PORT = 8080
 
 
+def team_objects(pods: int, namespaces: int = 10, port: int | None = None) -> list[dict[str, Any]]:
+    """A generated cluster: ``pods`` pods spread over ``namespaces`` namespaces in three teams,
+    each namespace admitting ingress from its team only (on ``port``, or every port).
+
+    >>> [o["kind"] for o in team_objects(2, namespaces=1)]
+    ['Namespace', 'NetworkPolicy', 'Pod', 'Pod']
+    """
+    objects: list[dict[str, Any]] = []
+    rule: dict[str, Any] = {"from": [{"namespaceSelector": {"matchLabels": {"team": ""}}}]}
+    if port is not None:
+        rule["ports"] = [{"port": port}]
+    for ns in range(namespaces):
+        team = f"t{ns % 3}"
+        objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns{ns}", "labels": {"team": team}}})
+        ingress = {**rule, "from": [{"namespaceSelector": {"matchLabels": {"team": team}}}]}
+        objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "team", "namespace": f"ns{ns}"}, "spec": {"podSelector": {}, "ingress": [ingress]}})
+    for i in range(pods):
+        objects.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": f"ns{i % namespaces}", "labels": {"app": f"a{i % 50}"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    return objects
+
+
 @dataclass
 class BenchSettings:
     flows: int = 1_000_000
@@ -401,21 +422,8 @@ class Bench:
     @staticmethod
     def reach_cluster(pods: int) -> Simulation:
         """``pods`` pods in 10 namespaces with a team policy each, on 4 nodes, compiled."""
-        objects: list[dict[str, Any]] = []
-        for ns in range(10):
-            objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns{ns}", "labels": {"team": f"t{ns % 3}"}}})
-            objects.append(
-                {
-                    "apiVersion": "networking.k8s.io/v1",
-                    "kind": "NetworkPolicy",
-                    "metadata": {"name": "team", "namespace": f"ns{ns}"},
-                    "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": f"t{ns % 3}"}}}]}]},
-                }
-            )
-        for i in range(pods):
-            objects.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": f"ns{i % 10}"}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
         config = ClusterConfig.model_validate({"nodes": [{"name": f"w{i}", "ip": f"172.27.10.{10 + i}"} for i in range(4)], "vrouter": {"flowEntries": 1 << 22}})
-        sim = Simulation.from_objects(objects, config=config)
+        sim = Simulation.from_objects(team_objects(pods), config=config)
         sim.nodes  # compile outside the timing: the figure is the matrix
         reachability(sim, pods=sorted(f"ns{i % 10}/p{i}" for i in range(min(pods, 20))))  # warm
         return sim

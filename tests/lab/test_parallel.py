@@ -15,6 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from vrouter.bench import team_objects
 from vrouter.cli.main import app
 
 distributed = pytest.importorskip("distributed")
@@ -27,19 +28,7 @@ ARTICLE = ROOT / "scenarios/article"
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 pods in 6 namespaces, team policies, 3 nodes, a 4,096-entry flow table."""
     folder = tmp_path_factory.mktemp("generated")
-    docs: list[dict] = []
-    for ns in range(6):
-        docs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns{ns}", "labels": {"team": f"t{ns % 3}"}}})
-        docs.append(
-            {
-                "apiVersion": "networking.k8s.io/v1",
-                "kind": "NetworkPolicy",
-                "metadata": {"name": "team", "namespace": f"ns{ns}"},
-                "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": f"t{ns % 3}"}}}], "ports": [{"port": 80}]}]},
-            }
-        )
-    for i in range(60):
-        docs.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": f"ns{i % 6}", "labels": {"app": f"a{i % 4}"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    docs = team_objects(60, namespaces=6, port=80)
     (folder / "cluster.yaml").write_text(yaml.safe_dump_all(docs))
     scenario = {
         "apiVersion": "vrsim/v1",
