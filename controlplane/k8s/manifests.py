@@ -13,8 +13,11 @@ aliases expanded, up to a budget, before anything walks it).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,25 +199,53 @@ def parse_yaml_documents(text: str, file: str) -> Iterator[tuple[Any, yaml.Node]
         loader.dispose()
 
 
+STDIN = "-"  # ``-f -``: the manifests come on standard input, as with kubectl
+STDIN_NAME = "<stdin>"
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _bounded(stream: Any, file: str) -> bytes:
+    """At most MAX_FILE_BYTES from ``stream``, counted while reading (a size the file system
+    reports is no bound: a device reports 0)."""
+    raw = stream.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError(f"more than the {MAX_FILE_BYTES // (1024 * 1024)} MiB a manifest file may hold: split it into several files", file=file)
+    return raw
+
+
 def read_text(path: Path) -> str:
-    """Read a manifest file as UTF-8, with a clear error for binary or oversized files."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"file is {size} bytes, more than the {MAX_FILE_BYTES} accepted", file=str(path))
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    """Read a manifest file (or ``-``, standard input) as UTF-8: regular files only, at most
+    MAX_FILE_BYTES, with a clear error for binary text, FIFOs, devices and symlink loops."""
+    file = str(path)
+    if file == STDIN:
+        file = STDIN_NAME
+        raw = _bounded(sys.stdin.buffer, file)
+    else:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            what = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror
+            raise InputError(f"cannot read: {what}", file=file) from None
+        if not stat.S_ISREG(mode):
+            raise InputError(f"cannot read {_file_kind(mode)}: give manifest files, folders of them, or - for standard input", file=file)
+        try:
+            with open(path, "rb") as stream:
+                raw = _bounded(stream, file)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", file=file) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})", file=str(path), line=line) from None
+        raise InputError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})", file=file, line=line) from None
     if "\x00" in text:
-        raise InputError("not a text file (contains NUL bytes)", file=str(path))
+        raise InputError("not a text file (contains NUL bytes)", file=file)
     return text
 
 
@@ -277,8 +308,8 @@ def expand_object(data: Any, source: Source) -> list[Manifest]:
 
 
 def manifest_files(path: Path) -> list[Path]:
-    """The manifest files under ``path`` (itself if a file), in a stable order."""
-    if path.is_file():
+    """The manifest files under ``path`` (itself if a file, or ``-``), in a stable order."""
+    if str(path) == STDIN or path.is_file():
         return [path]
     if not path.exists():
         raise InputError("no such file or directory", file=str(path))
@@ -302,10 +333,15 @@ def _walk_sorted(folder: Path, found: list[Path]) -> None:
     except OSError as exc:
         raise InputError(f"cannot read directory: {exc.strerror}", file=str(folder)) from None
     for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            _walk_sorted(Path(entry.path), found)
-        elif entry.name.endswith(MANIFEST_SUFFIXES) and entry.is_file():
-            found.append(Path(entry.path))
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                _walk_sorted(Path(entry.path), found)
+            elif entry.name.endswith(MANIFEST_SUFFIXES):
+                os.stat(entry.path)  # a symlink loop or a dangling link is reported, not skipped
+                found.append(Path(entry.path))  # what is not a regular file, read_text refuses
+        except OSError as exc:
+            what = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror
+            raise InputError(f"cannot read: {what}", file=entry.path) from None
 
 
 def load_paths(paths: Iterable[str | Path]) -> list[Manifest]:
@@ -316,7 +352,7 @@ def load_paths(paths: Iterable[str | Path]) -> list[Manifest]:
         folder = Path(raw).is_dir()
         for file in manifest_files(Path(raw)):
             try:
-                out.extend(parse_manifest_text(read_text(file), str(file)))
+                out.extend(parse_manifest_text(read_text(file), STDIN_NAME if str(file) == STDIN else str(file)))
             except InputError as exc:
                 stray = folder and exc.path in ("kind", "apiVersion")
                 if not (stray and forgive(exc, "the file is skipped: it is no Kubernetes manifest")):

@@ -32,6 +32,8 @@ from controlplane.k8s.manifests import (
     parse_manifest_text,
     parse_yaml_documents,
     read_text,
+    STDIN,
+    STDIN_NAME,
 )
 from vrouter.dataplane.packets import current_reason
 
@@ -476,8 +478,8 @@ def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
             what = "no objects in its files" if manifest_files(path) else "no .yaml, .yml or .json file"
             raise InputError(f"nothing to apply: the directory holds {what}", file=str(path))
         return Scenario(name=path.name, file=str(path), cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])
-    file = str(path)
     text = read_text(path)
+    file = STDIN_NAME if str(path) == STDIN else str(path)
     if file.endswith(".json"):
         manifests = parse_manifest_text(text, file)
         if len(manifests) == 1 and is_scenario_document(manifests[0].obj):
