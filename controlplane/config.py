@@ -98,9 +98,10 @@ class VRouterSettings(_Strict):
     """Forwarding-plane knobs; the numbers are the real vRouter's defaults."""
 
     flowEntries: Annotated[int, Field(ge=16, le=1 << 26)] = 512 * 1024
-    overflowFraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    overflowFraction: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.2
     holdQueue: Annotated[int, Field(ge=0, le=1024)] = 3
-    agingSeconds: Annotated[float, Field(gt=0)] = 180.0
+    #: finite, and at most a year of simulated time (``.inf`` or ``.nan`` is a mistake, not forever)
+    agingSeconds: Annotated[float, Field(gt=0, le=365 * 24 * 3600, allow_inf_nan=False)] = 180.0
     maxVrfs: Annotated[int, Field(ge=1, le=1 << 20)] = 4096
     ecmpHashFields: list[Literal["sip", "dip", "proto", "sport", "dport"]] = Field(
         default_factory=lambda: ["sip", "dip", "proto", "sport", "dport"]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from controlplane.errors import InputError
 from vrouter.cli import captures, help_format  # noqa: F401  (help_format: flags show no <bool> in --help)
@@ -43,6 +44,7 @@ from vrouter.cli.options import (
 from vrouter.cli.compile_status import engine_note
 from vrouter.cli.output import (
     boxed_table,
+    literal,
     fail,
     plain_table,
     print_json,
@@ -310,11 +312,11 @@ def _observed_text(check: CheckResult, why: bool = True) -> str:
 def print_scenario(result: ScenarioResult) -> None:
     table = boxed_table(f"{result.name}  ({result.file})", ["#", "check", "from", "to", "expected", "observed", "verdict", "drop reason"], wrapping=("expected", "observed"))
     for check in result.checks:
-        verdict = "[green]PASS[/green]" if check.passed else "[bold red]FAIL[/bold red]"
+        verdict = Text("PASS", style="green") if check.passed else Text("FAIL", style="bold red")
         drop = check.observed.get("dropReason") or ""
         if drop and check.observed.get("dropNode"):
             drop += f" @ {check.observed['dropNode']}"
-        table.add_row(str(check.step), check.kind, check.source, check.target, check.expected, _observed_text(check), verdict, drop)
+        table.add_row(*map(literal, (check.step, check.kind, check.source, check.target, check.expected, _observed_text(check), verdict, drop)))
     print_table(table)
     console = stdout_console()
     counters = result.counters()
@@ -456,11 +458,11 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
             state = "[green]reachable[/green]"
         else:
             state = "[bold yellow]refused[/bold yellow]" if o.get("refused") else "[bold red]unreachable[/bold red]"
-        line = f"{kind} {result.source} → {result.target}: {state}, {_observed_text(result, why=False)}"
+        line = f"{kind} {escape(result.source)} → {escape(result.target)}: {state}, {escape(_observed_text(result, why=False))}"
         if o.get("refused"):
             line += f"; {escape(o['refusedBy'])}"
         if not o["reachable"] and o.get("dropReason") and not o.get("unrealised"):
-            line += f"; dropped ({o['dropReason']})" + (f" on {o['dropNode']}" if o.get("dropNode") else "")
+            line += escape(f"; dropped ({o['dropReason']})" + (f" on {o['dropNode']}" if o.get("dropNode") else ""))
         if note := engine_note(engine):
             line += f" · {note}"
         stdout_console().print(line)
@@ -619,7 +621,7 @@ def reach(
     console.print(f"reachability: {result.protocol}{'/' + str(result.port) if result.port else ''} (rows: from, columns: to)")
     print_table(plain_table(header, rows))
     if len(result.pods) > 20:
-        console.print("\n".join(f"{i}: {name}" for i, name in enumerate(result.pods)))
+        console.print(escape("\n".join(f"{i}: {name}" for i, name in enumerate(result.pods))), highlight=False)
     console.print(f"{int(result.matrix.sum()) - len(result.pods)}/{len(result.pods) * (len(result.pods) - 1)} pairs reachable")
 
 
@@ -664,14 +666,14 @@ def trace(
         return
     console = stdout_console()
     for phase in phases:
-        console.print(f"[bold]{phase['name']}[/bold]  {phase['header']}")
+        console.print(f"[bold]{escape(phase['name'])}[/bold]  {escape(phase['header'])}")
         current = None
         for line in phase["events"]:
             if line["node"] != current:
                 current = line["node"]
-                console.print(f"  [cyan]{current}[/cyan]")
-            console.print(f"    {line['stage']:<15} {line['text']}", highlight=False)
-        console.print(f"  → {phase['outcome']}")
+                console.print(f"  [cyan]{escape(current)}[/cyan]")
+            console.print(escape(f"    {line['stage']:<15} {line['text']}"), highlight=False)
+        console.print(escape(f"  → {phase['outcome']}"))
         console.print()
     if note := engine_note(engine):
         console.print(note, highlight=False)
@@ -930,9 +932,9 @@ def print_figures(title: str, figures: list) -> None:
     """A benchmark's figures as one table: value, unit, target and whether it was met."""
     table = boxed_table(title, ["figure", "value", "unit", "target", "met", "note"], wrapping=("figure", "note"))
     for f in figures:
-        met = "" if f.met is None else ("[green]yes[/green]" if f.met else "[bold red]no[/bold red]")
+        met = "" if f.met is None else (Text("yes", style="green") if f.met else Text("no", style="bold red"))
         value = f"{f.value:,.3f}" if f.value < 10 else f"{f.value:,.1f}"
-        table.add_row(f.name, value, f.unit, f.target, met, f.note)
+        table.add_row(*map(literal, (f.name, value, f.unit, f.target, met, f.note)))
     print_table(table)
 
 

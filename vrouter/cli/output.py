@@ -8,6 +8,7 @@ run``) wrap their text columns at spaces, never inside a word.
 
 from __future__ import annotations
 
+import io_tmp
 import io
 import json
 import os
@@ -96,19 +97,25 @@ def print_table(table: Table) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in render_table(table).splitlines()) + "\n")
 
 
+def literal(value: object) -> Text:
+    """A cell or line as it is: user text (names, paths) is never read as rich markup, where
+    ``[/x]`` would crash and ``[red]`` would vanish. A :class:`Text` keeps its own style."""
+    return value if isinstance(value, Text) else Text(str(value))
+
+
 def plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
     table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", show_lines=False, padding=(0, 3, 0, 0))
     for column in columns:
         table.add_column(column, no_wrap=True, overflow="ignore")
     for row in rows:
-        table.add_row(*[str(c) for c in row])
+        table.add_row(*[literal(c) for c in row])
     return table
 
 
 def boxed_table(title: str | None, columns: Sequence[str], wrapping: Sequence[str] = ()) -> Table:
     """The framed table of ``vrsim run`` results: only the ``wrapping`` columns (free text)
     wrap at spaces; names and addresses are never broken."""
-    table = Table(title=title, box=box.SIMPLE_HEAVY, header_style="bold")
+    table = Table(title=literal(title) if title is not None else None, box=box.SIMPLE_HEAVY, header_style="bold")
     for column in columns:
         table.add_column(column, overflow="ellipsis", no_wrap=column not in wrapping)  # see render_table
     return table
@@ -139,12 +146,30 @@ def user_errors(as_json: bool = False) -> Iterator[None]:
         fail(exc, as_json)
 
 
+#: errors writing the output that are the machine's, not vrsim's: one line, exit 1
+OUTPUT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS}
+
+
+def _output_failed(exc: OSError) -> NoReturn:
+    sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
+    sink = os.open(os.devnull, os.O_WRONLY)  # what is still buffered goes nowhere at exit, quietly
+    os.dup2(sink, sys.stdout.fileno())
+    raise SystemExit(1)
+
+
 def run_guarded(app: typer.Typer) -> None:
     """Run the app; an unexpected failure is reported in one line (VRSIM_DEBUG=1 shows it all)."""
     try:
-        app()
+        try:
+            app()
+        finally:
+            sys.stdout.flush()  # a full disk shows here, where it can be reported, not at exit
     except SystemExit:
         raise
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRORS:
+            _internal(exc)
+        _output_failed(exc)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise SystemExit(130) from None
@@ -152,11 +177,15 @@ def run_guarded(app: typer.Typer) -> None:
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(EXIT_INPUT) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        if os.environ.get("VRSIM_DEBUG"):
-            traceback.print_exc()
-        else:
-            sys.stderr.write(
-                f"vrsim: internal error: {type(exc).__name__}: {exc}\n"
-                "this is a bug in vrsim, not in your input; rerun with VRSIM_DEBUG=1 to see where\n"
-            )
-        raise SystemExit(EXIT_INTERNAL) from None
+        _internal(exc)
+
+
+def _internal(exc: BaseException) -> NoReturn:
+    if os.environ.get("VRSIM_DEBUG"):
+        traceback.print_exception(exc)
+    else:
+        sys.stderr.write(
+            f"vrsim: internal error: {type(exc).__name__}: {exc}\n"
+            "this is a bug in vrsim, not in your input; rerun with VRSIM_DEBUG=1 to see where\n"
+        )
+    raise SystemExit(EXIT_INTERNAL) from None

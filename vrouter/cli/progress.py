@@ -21,6 +21,7 @@ _live: dict[str, Any] = {"progress": None, "depth": 0}
 @contextmanager
 def _terminal_task(description: str, total: int | None) -> Iterator[hook.Advance]:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     if _live["progress"] is None:
@@ -29,7 +30,7 @@ def _terminal_task(description: str, total: int | None) -> Iterator[hook.Advance
         _live["progress"].start()
     bar = _live["progress"]
     _live["depth"] += 1
-    task_id = bar.add_task(description, total=total)
+    task_id = bar.add_task(escape(description), total=total)  # a scenario's name is user text, not markup
 
     def advance(n: int = 1) -> None:
         bar.update(task_id, advance=n)

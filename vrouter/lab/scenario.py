@@ -59,7 +59,7 @@ class ExpectSpec(_Strict):
     #: a closed port answered (TCP RST, ICMP port unreachable, SCTP ABORT): delivered, not dropped
     refused: bool = False
     backends: Literal["all"] | list[str] | None = None
-    maxImbalance: Annotated[float, Field(ge=0.0)] | None = None
+    maxImbalance: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
     dropReason: str | None = None
     via: str | None = None
     sameBackendsAs: str | None = None  # the name of an earlier check of the same flows
@@ -103,7 +103,7 @@ class DeleteSpec(_Strict):
 
 
 class WaitSpec(_Strict):
-    seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)]
+    seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS, allow_inf_nan=False)]
 
 
 @dataclass
