@@ -176,7 +176,34 @@ class ClusterConfig(_Strict):
         lo, hi = self.nodePortRange
         if not (1 <= lo <= hi <= 65535):
             raise ValueError(f"nodePortRange {lo}-{hi} is not a valid port range")
+        self._check_address_plan()
         return self
+
+    def _check_address_plan(self) -> None:
+        """Two things must never share an address: the cluster's subnets are disjoint, and no
+        node or gateway address lies in a subnet TF hands out (a ClusterIP equal to a pod's
+        address, or a pod given a node's, would deliver to the wrong place). Custom VNs may
+        overlap these (TF keeps them apart by VRF); this plan is the cluster's own."""
+        for label, value in (("name", self.name), ("domain", self.domain)):
+            if ":" in value:
+                raise ValueError(f"{label} {value!r} contains ':', which TF uses to join fq_names (domain:project:name)")
+        subnets = [("podSubnet", self.podSubnet), ("serviceSubnet", self.serviceSubnet), ("ipFabricSubnet", self.ipFabricSubnet)]
+        if isinstance(self.publicFipPool, InlineFipPool):
+            subnets.append(("publicFipPool.subnet", self.publicFipPool.subnet))
+        nets = [(label, ipaddress.IPv4Network(value)) for label, value in subnets]
+        for i, (a, net_a) in enumerate(nets):
+            for b, net_b in nets[i + 1 :]:
+                if net_a.overlaps(net_b):
+                    raise ValueError(f"{a} {net_a} and {b} {net_b} overlap: an address would belong to both")
+        hosts = [(f"nodes[{i}].ip ({node.name})", node.ip) for i, node in enumerate(self.nodes)]
+        if self.fabricGateway:
+            hosts.append(("fabricGateway", self.fabricGateway))
+        for label, address in hosts:
+            for net_label, net in nets:
+                if ipaddress.IPv4Address(address) in net:
+                    raise ValueError(f"{label} {address} lies in {net_label} {net}: TF would hand that address to a pod, a Service or a floating IP too")
+        if self.fabricGateway in {node.ip for node in self.nodes}:
+            raise ValueError(f"fabricGateway {self.fabricGateway} is a node's address (nodes[].ip): the gateway needs its own")
 
     def node(self, name: str) -> NodeConfig | None:
         """The node called ``name``, or None."""

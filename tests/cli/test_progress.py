@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from controlplane import progress
+from controlplane.config import ClusterConfig
 from vrouter.cli.progress import use_progress
 from vrouter.lab.connlist import connlist, load
 from vrouter.lab.reach import reachability
@@ -46,13 +47,24 @@ def test_a_scenario_reports_applying_building_and_its_steps() -> None:
     assert steps[1] == steps[2] > 0  # every step advanced the bar to its end
 
 
+def test_a_large_reach_reports_each_block(tmp_path: Path) -> None:
+    objects = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}"}, "spec": {"containers": [{"name": "c", "image": "i"}]}} for i in range(30)]
+    sim = Simulation.from_objects(objects, ClusterConfig.model_validate({"vrouter": {"flowEntries": 1024}}))  # 204 conversations a run
+    recorder = Recorder()
+    with progress.showing(recorder):
+        result = reachability(sim)
+    reach = next(t for t in recorder.tasks if t[0].startswith("reach: "))
+    assert reach[1] == reach[2] == 5  # 30 sources, 7 a block (7 × 29 = 203 conversations)
+    assert result.matrix.all()  # and every block measured from empty tables: nothing "Flow Table Full"
+
+
 def test_reach_and_connlist_report_their_matrices() -> None:
     recorder = Recorder()
     with progress.showing(recorder):
         reachability(Simulation.from_path(ARTICLE / "namespace-isolation.yaml").build())
         connlist(load(ARTICLE / "network-policy.yaml"))
     reach = next(t for t in recorder.tasks if t[0].startswith("reach: "))
-    assert reach[0] == "reach: 6 pairs" and reach[1] == reach[2] == 2
+    assert reach[0] == "reach: 6 pairs" and reach[1] == reach[2] == 1  # one block of sources: it fits the flow tables
     conns = next(t for t in recorder.tasks if t[0].startswith("connlist: "))
     assert conns[1] == conns[2] >= 1
 

@@ -8,7 +8,7 @@ run``) wrap their text columns at spaces, never inside a word.
 
 from __future__ import annotations
 
-import io_tmp
+import errno
 import io
 import json
 import os
