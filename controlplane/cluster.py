@@ -28,6 +28,7 @@ from controlplane.tf_reading import applies
 from controlplane.config import ClusterConfig, NodeConfig
 from controlplane.errors import InputError, parse_path
 from controlplane.k8s.endpoints import EndpointsController
+from controlplane.k8s.leniency import forgive
 from controlplane.k8s.manifests import Manifest, Source, expand_object, load_paths
 from controlplane.k8s.scheduler import Scheduler
 from controlplane.k8s.service_ips import ServiceAllocator
@@ -111,7 +112,10 @@ class Cluster:
             manifests.extend(expand_object(copy.deepcopy(obj), Source(file, prefix=(i,))))
         return self.apply(manifests, namespace)
 
-    def apply(self, manifests: Sequence[Manifest], namespace: str | None = None) -> list[str]:
+    def apply(self, manifests: Sequence[Manifest], namespace: str | None = None, strict_namespaces: bool = True) -> list[str]:
+        """``kubectl apply``: every object validated, then stored; returns the notes. With
+        ``strict_namespaces`` an object in a namespace that does not exist (and does not come in
+        the same apply) is an error, as kubectl's NotFound; without, it is made, with a note."""
         notes: list[str] = []
         ready: list[tuple[Manifest, Obj]] = []
         seen: dict[tuple[str, str, str], Manifest] = {}
@@ -142,6 +146,8 @@ class Cluster:
                 raise manifest.error(f"{manifest.kind} {shown} appears twice in one apply; first at {first_at}", ("metadata", "name"))
             seen[key] = manifest
             ready.append((manifest, obj))
+        if strict_namespaces:
+            self._namespaces_exist(ready)
         self._trial_admission(ready)
         with task(f"applying {len(ready)} object{'' if len(ready) == 1 else 's'}", total=len(ready)) as advance:
             for manifest, obj in ready:
@@ -193,6 +199,20 @@ class Cluster:
                 except InputError as exc:
                     loc = parse_path(exc.path) if exc.path else ("spec",)
                     raise exc.located(file=manifest.source.file, line=manifest.source.line_of(loc)) from None
+
+    def _namespaces_exist(self, ready: Sequence[tuple[Manifest, Obj]]) -> None:
+        """Every namespaced object's namespace exists, or comes in the same apply — kubectl
+        answers NotFound otherwise. Leniently (--lenient) the namespace is made, with a note."""
+        coming = {obj["metadata"]["name"] for _, obj in ready if obj["kind"] == "Namespace"}
+        for manifest, obj in ready:
+            namespace = obj["metadata"].get("namespace")
+            if obj["kind"] == "Namespace" or not namespace or obj["kind"].endswith(".vrsim.tf") or namespace in coming:
+                continue
+            if self.store.get("Namespace", "", namespace) is None:
+                error = manifest.error(f"namespace {namespace!r} not found: apply a Namespace of that name first (kubectl answers NotFound)", ("metadata", "namespace"))
+                if not forgive(error, "the namespace is created"):
+                    raise error
+                coming.add(namespace)
 
     def _ensure_namespace(self, obj: Obj) -> list[str]:
         namespace = obj["metadata"].get("namespace")

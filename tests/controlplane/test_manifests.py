@@ -289,11 +289,24 @@ def test_unknown_kinds_are_accepted_ignored_and_noted(tmp_path: Path) -> None:
     assert cluster.store.list("ConfigMap") == []
 
 
-def test_pod_in_missing_namespace_creates_it_with_a_note(tmp_path: Path) -> None:
+def test_pod_in_missing_namespace_is_not_found_as_with_kubectl(tmp_path: Path) -> None:
+    path = write(tmp_path / "pod.yaml", POD.format(name="lonely").replace("  name: lonely", "  name: lonely\n  namespace: nowhere"))
+    cluster = Cluster()
+    with pytest.raises(InputError, match="namespace 'nowhere' not found") as caught:
+        cluster.apply_paths([str(path)])
+    assert caught.value.file == str(path) and caught.value.path == "metadata.namespace" and caught.value.line == 5  # the namespace: line
+    assert cluster.store.get("Pod", "nowhere", "lonely") is None  # nothing of the apply was kept
+    ns = write(tmp_path / "ns" / "00-ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: nowhere}\n")
+    write(tmp_path / "ns" / "pod.yaml", path.read_text())
+    assert cluster.apply_paths([str(ns.parent)]) == []  # the namespace comes in the same apply
+
+
+def test_pod_in_missing_namespace_of_a_repository_creates_it_with_a_note(tmp_path: Path) -> None:
+    """Plain manifests read as an analyzer reads a repository (strict_namespaces=False)."""
     path = write(tmp_path / "pod.yaml", POD.format(name="lonely").replace("  name: lonely", "  name: lonely\n  namespace: nowhere"))
     cluster = Cluster()
     assert cluster.store.get("Namespace", "", "nowhere") is None
-    notes = cluster.apply_paths([str(path)])
+    notes = cluster.apply(load_paths([str(path)]), strict_namespaces=False)
     assert len(notes) == 1 and "nowhere" in notes[0] and "created" in notes[0]
     assert cluster.store.get("Namespace", "", "nowhere") is not None
     assert cluster.store.get("Pod", "nowhere", "lonely") is not None

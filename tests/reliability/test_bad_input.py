@@ -679,7 +679,8 @@ def test_same_name_in_other_namespaces_or_kinds_is_no_duplicate(tmp_path: Path) 
 
 def test_a_namespace_applied_by_two_steps_with_the_namespace_flag(tmp_path: Path) -> None:
     """One file applied twice with different ``namespace:`` is two objects, not a duplicate."""
-    f = scenario(tmp_path, "steps:\n  - apply: manifests/pod.yaml\n    namespace: a\n  - apply: manifests/pod.yaml\n    namespace: b\n")
+    namespaces = "  - apply:\n      - {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n      - {apiVersion: v1, kind: Namespace, metadata: {name: b}}\n"
+    f = scenario(tmp_path, "steps:\n" + namespaces + "  - apply: manifests/pod.yaml\n    namespace: a\n  - apply: manifests/pod.yaml\n    namespace: b\n")
     result = invoke(get(f))
     assert result.exit_code == 0, result.stderr
     assert {tuple(line.split()[:2]) for line in result.stdout.splitlines()[1:]} == {("a", "busybox"), ("b", "busybox")}

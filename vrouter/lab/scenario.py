@@ -173,6 +173,9 @@ class Scenario:
     description: str = ""
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     steps: list[Step] = field(default_factory=list)
+    #: a scenario file applies as kubectl does (a missing namespace is an error); plain
+    #: manifests — a repository — are read as an analyzer reads them (the namespace is made)
+    strict_namespaces: bool = True
 
     @property
     def checks(self) -> list[CheckStep]:
@@ -477,7 +480,7 @@ def load_scenario(path: str | Path, allow_outside: bool = False) -> Scenario:
         if not manifests:
             what = "no objects in its files" if manifest_files(path) else "no .yaml, .yml or .json file"
             raise InputError(f"nothing to apply: the directory holds {what}", file=str(path))
-        return Scenario(name=path.name, file=str(path), cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])
+        return Scenario(name=path.name, file=str(path), cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)], strict_namespaces=False)
     text = read_text(path)
     file = STDIN_NAME if str(path) == STDIN else str(path)
     if file.endswith(".json"):
@@ -500,4 +503,4 @@ def _manifests_scenario(path: Path, manifests: list[Manifest]) -> Scenario:
     (a run of nothing would pass and hide that the wrong file was given)."""
     if not manifests:
         raise InputError("nothing to apply: the file holds no objects", file=str(path))
-    return Scenario(name=path.stem, file=str(path), cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)])
+    return Scenario(name=path.stem, file=str(path), cluster=nodes_for(manifests), steps=[ApplyStep(manifests, None, None)], strict_namespaces=False)

@@ -62,7 +62,7 @@ class Simulation:
 
     @classmethod
     def from_objects(cls, objects: Sequence[dict[str, Any]], config: ClusterConfig | None = None, seed: int = 0) -> "Simulation":
-        sim = cls(Scenario(name="inline", file="<inline>", cluster=config or ClusterConfig()), seed)
+        sim = cls(Scenario(name="inline", file="<inline>", cluster=config or ClusterConfig(), strict_namespaces=False), seed)
         sim.notes.extend(sim.cluster.apply_objects(objects))
         return sim
 
@@ -132,7 +132,7 @@ class Simulation:
             return
         try:
             if isinstance(step, ApplyStep):
-                self.notes.extend(self.cluster.apply(step.manifests, step.namespace))
+                self.notes.extend(self.cluster.apply(step.manifests, step.namespace, self.scenario.strict_namespaces))
             else:
                 try:
                     self.cluster.delete(step.kind, step.namespace, step.name)
