@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from controlplane.inet import KUBERNETES_PROTOCOLS, protocol_number
+from controlplane.inet import KUBERNETES_PROTOCOLS, not_ipv4, protocol_number
 
 
 GATEWAY_NODE = "fabric-gateway"
@@ -30,6 +30,8 @@ def _network(value: str) -> str:
     try:
         net = ipaddress.IPv4Network(str(value), strict=True)
     except ValueError as exc:
+        if "IPv6" in not_ipv4(value):
+            raise ValueError(not_ipv4(value)) from None
         raise ValueError(f"not an IPv4 CIDR with its host bits clear: {value!r} ({exc})") from None
     return str(net)
 
@@ -70,7 +72,7 @@ class NodeConfig(_Strict):
         try:
             return str(ipaddress.IPv4Address(value))
         except ValueError:
-            raise ValueError(f"not an IPv4 address: {value!r}") from None
+            raise ValueError(not_ipv4(value)) from None
 
 
 class ProjectRef(_Strict):
@@ -147,7 +149,7 @@ class ClusterConfig(_Strict):
         try:
             return str(ipaddress.IPv4Address(value))
         except ValueError:
-            raise ValueError(f"not an IPv4 address: {value!r}") from None
+            raise ValueError(not_ipv4(value)) from None
 
     @property
     def gateway_ip(self) -> str:

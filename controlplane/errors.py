@@ -36,6 +36,18 @@ def parse_path(path: str) -> tuple[str | int, ...]:
     return tuple(int(index) if index else name for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path))
 
 
+def visible(text: str) -> str:
+    r"""``text`` with every invisible or control character shown as its escape (``\u200b``):
+    a name quoted in a message must look different from the name it is not.
+
+    >>> visible("no pod default/b\u200b")
+    'no pod default/b\\u200b'
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else ("\\t" if c == "\t" else f"\\u{ord(c):04x}") for c in text)
+
+
 class InputError(Exception):
     """A user mistake in a manifest, a scenario or a command-line argument."""
 
@@ -49,6 +61,7 @@ class InputError(Exception):
     ) -> None:
         if "\n" in message:  # the contract is one line: a value quoted from the input may hold breaks
             message = " ".join(part.strip() for part in message.splitlines() if part.strip())
+        message = visible(message)
         super().__init__(message)
         self.message = message
         self.file = file

@@ -49,3 +49,22 @@ def ip_int(text: str) -> int:
 def ip_text(value: int) -> str:
     """An int (or a numpy integer, any width) as a dotted IPv4 address."""
     return socket.inet_ntoa((int(value) & 0xFFFFFFFF).to_bytes(4, "big"))
+
+
+def not_ipv4(value: object, what: str = "IPv4 address") -> str:
+    """Why ``value`` is no IPv4 address (or network), naming IPv6 when it is one: vrsim
+    simulates IPv4 clusters, and "invalid" would be wrong about a good IPv6 address.
+
+    >>> not_ipv4("fd00::1")
+    "'fd00::1' is an IPv6 address: vrsim simulates IPv4 clusters only"
+    >>> not_ipv4("10.0.0.300")
+    "'10.0.0.300' is not an IPv4 address"
+    """
+    text = str(value)
+    for parse, kind in ((ipaddress.IPv6Address, "an IPv6 address"), (ipaddress.IPv6Network, "an IPv6 network")):
+        try:
+            parse(text)
+        except ValueError:
+            continue
+        return f"{text!r} is {kind}: vrsim simulates IPv4 clusters only"
+    return f"{text!r} is not an {what}"

@@ -100,11 +100,14 @@ class Manifest:
 
 
 class _GuardedLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """A safe loader that rejects duplicate keys (PyYAML would keep the last silently)."""
+    """A safe loader that rejects duplicate keys (PyYAML would keep the last silently).
+    Merge keys (``<<: *base``) work as kubectl reads them: the mapping's own keys win."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # merged in by the safe constructor, under the mapping's own keys
             key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)
@@ -185,6 +188,8 @@ def parse_yaml_documents(text: str, file: str) -> Iterator[tuple[Any, yaml.Node]
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+            problem = f"a tab at column {mark.column + 1}: YAML indents with spaces, never tabs"
         raise InputError(f"invalid YAML: {problem}", file=file, line=line) from None
     except yaml.reader.ReaderError as exc:
         # a control character: not a MarkedYAMLError, and its text spans two lines

@@ -30,7 +30,7 @@ import pydantic
 
 from controlplane.k8s.api_models import api_models
 from controlplane.k8s.leniency import forgive
-from controlplane.inet import KUBERNETES_PROTOCOLS
+from controlplane.inet import KUBERNETES_PROTOCOLS, not_ipv4
 from controlplane.k8s.manifests import Manifest
 from controlplane.tf.declared import TF_MODELS, parse_vn_ref
 
@@ -384,18 +384,18 @@ def _check_service(manifest: Manifest, spec: Any) -> None:
         try:
             ipaddress.IPv4Address(cluster_ip)
         except ValueError:
-            raise manifest.error(f"invalid clusterIP {cluster_ip!r}", ("spec", "clusterIP")) from None
+            raise manifest.error(f"invalid clusterIP: {not_ipv4(cluster_ip)}", ("spec", "clusterIP")) from None
     for field_name in ("externalIPs",):
         for i, ip in enumerate(spec.get(field_name) or []):
             try:
                 ipaddress.IPv4Address(ip)
             except ValueError:
-                raise manifest.error(f"invalid IP address {ip!r}", ("spec", field_name, i)) from None
+                raise manifest.error(f"invalid IP address: {not_ipv4(ip)}", ("spec", field_name, i)) from None
     if spec.get("loadBalancerIP"):
         try:
             ipaddress.IPv4Address(spec["loadBalancerIP"])
         except ValueError:
-            raise manifest.error(f"invalid IP address {spec['loadBalancerIP']!r}", ("spec", "loadBalancerIP")) from None
+            raise manifest.error(f"invalid IP address: {not_ipv4(spec['loadBalancerIP'])}", ("spec", "loadBalancerIP")) from None
     _check_labels(manifest, spec.get("selector"), ("spec", "selector"))
 
 
