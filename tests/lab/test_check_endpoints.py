@@ -171,3 +171,19 @@ def test_pods_exported_without_their_replicasets_are_named_by_deployment() -> No
     for target in ("default/cartservice", "deployment/default/cartservice"):
         seen = check(s, "connect", **{"from": "default/frontend", "to": target, "port": 7070})
         assert seen["reachable"] and [p.split("-")[0] for p in seen["backends"]] == ["default/cartservice"]
+
+
+def test_every_not_realised_reason_is_accepted_in_expect() -> None:
+    """The reasons a check can report without sending (conditions the kube-manager sets,
+    Unrealised targets, HAProxy's answers) are all known to ``expect.dropReason``."""
+    import re
+
+    from vrouter.lab.scenario import NOT_SENT_REASONS
+
+    root = Path(__file__).resolve().parents[2]
+    code = "".join(p.read_text() for folder in ("controlplane", "vrouter") for p in (root / folder).rglob("*.py"))
+    raised = set(re.findall(r'(?:_not_realised|set_condition)\([^)]*?"([A-Z][A-Za-z]+)"', code))
+    raised |= set(re.findall(r'Unrealised\(.*?"([A-Z][A-Za-z]+)"\)', code))
+    raised |= set(re.findall(r'dropReason="([A-Z][A-Za-z]+)"', code))
+    raised -= {"Realized"}  # the condition when all is well
+    assert raised and raised <= set(NOT_SENT_REASONS), raised - set(NOT_SENT_REASONS)

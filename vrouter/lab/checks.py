@@ -277,6 +277,18 @@ def unrealised_result(step: CheckStep, exc: Unrealised) -> CheckResult:
     return CheckResult(step.number, step.kind, step.source, step.target, step.expected_text, observed, passed, why, counters)
 
 
+def _known_backends(sim: Simulation, step: CheckStep) -> None:
+    """``expect.backends`` names pods (namespace/name) that exist: a typo is the user's
+    mistake (exit 2), not a check that failed."""
+    if not isinstance(step.expect.backends, list):
+        return
+    for i, name in enumerate(step.expect.backends):
+        namespace, _, pod = name.partition("/")
+        if not pod or sim.cluster.store.get("Pod", namespace, pod) is None:
+            where = (step.path.rsplit(".", 1)[0] + ".") if step.path else ""
+            raise InputError(f"no pod {name!r}: expect.backends names pods as namespace/name", file=sim.scenario.file, line=step.line, path=f"{where}expect.backends[{i}]")
+
+
 def compare_backends(before: list[str | None], now: list[str | None], serving: set[str]) -> tuple[int, int, int]:
     """Flow by flow, against an earlier check of the same flows: (kept, moved, strayed).
 
@@ -308,6 +320,7 @@ def run_check(sim: Simulation, step: CheckStep) -> CheckResult:
     except Unrealised as exc:
         return unrealised_result(step, exc)
     expected_backends = service_pods(sim, target.service) if target.service else list(target.members)
+    _known_backends(sim, step)
     passed, why = judge(step.expect, observed, expected_backends)
     if conv is not None and (step.name or step.expect.sameBackendsAs):
         now = conv.backend_per_flow()

@@ -35,7 +35,7 @@ from controlplane.k8s.manifests import (
     STDIN,
     STDIN_NAME,
 )
-from vrouter.dataplane.packets import current_reason
+from vrouter.dataplane.packets import DROP_REASONS, current_reason, same_reason
 
 SCENARIO_API_VERSION = "vrsim/v1"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -46,6 +46,16 @@ STEP_KINDS = ("apply", "delete", "wait", *CHECK_KINDS)
 MAX_WAIT_SECONDS = 10**9
 MAX_COUNT = 100_000
 MAX_FLOWS = 1_000_000
+
+
+#: a check's ``dropReason`` when nothing reached the dataplane: the load balancer's answers
+#: (checks.py), a target without an address or pods (traffic.py, workload_names.py), and a
+#: pod's or Service's ``TFRealized`` condition reasons (the kube-manager's) — docs/scenarios.md
+NOT_SENT_REASONS = (
+    "NoIngressRule", "NoBackendService", "NoExternalIP", "NoAddress", "NoPods", "NoInterface", "Pending",
+    "NotScheduled", "NetworkNotFound", "InvalidNetworkAnnotation", "AddressPoolExhausted", "IpamNotFound",
+    "NoFloatingIpPool", "ExternalIpNotAvailable", "VipNotAvailable", "BackendServiceNotFound", "NamedServicePort", "Immutable",
+)  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -223,6 +233,9 @@ def _expect(value: Any, source: Source, loc: tuple[str | int, ...]) -> tuple[Exp
     spec = _validated(ExpectSpec, value, source, loc)
     if spec.dropReason is not None:
         spec.dropReason, spec._note = current_reason(spec.dropReason)
+        if not any(same_reason(spec.dropReason, known) for known in (*DROP_REASONS[1:], *NOT_SENT_REASONS)):
+            names = ", ".join(sorted(set(DROP_REASONS[1:]))) + "; or, when nothing was sent, " + ", ".join(NOT_SENT_REASONS)
+            raise _error(source, (*loc, "dropReason"), f"unknown drop reason {spec.dropReason!r}; the vRouter's are: {names}")
     if spec.refused and spec.reachable:
         if "reachable" in value:
             raise _error(source, (*loc, "refused"), "a refused connection is not reachable: drop 'reachable: true' or 'refused'")
