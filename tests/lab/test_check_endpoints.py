@@ -187,3 +187,14 @@ def test_every_not_realised_reason_is_accepted_in_expect() -> None:
     raised |= set(re.findall(r'dropReason="([A-Z][A-Za-z]+)"', code))
     raised -= {"Realized"}  # the condition when all is well
     assert raised and raised <= set(NOT_SENT_REASONS), raised - set(NOT_SENT_REASONS)
+
+
+def test_the_most_flows_a_check_allows_are_all_distinct() -> None:
+    """``flows`` is capped at the source ports one address has: every flow it counts is its own
+    five-tuple, none a reused port (and none below 1024)."""
+    from vrouter.lab.scenario import MAX_FLOWS
+    from vrouter.lab.traffic import SOURCE_PORTS, Source, Target, first_packets
+
+    batch = first_packets(Source("s", 0, 3, 1), Target("t", 2, 80, "address"), 6, MAX_FLOWS)
+    assert MAX_FLOWS == SOURCE_PORTS and len(set(batch["sport"].tolist())) == MAX_FLOWS
+    assert batch["sport"].min() >= 1024

@@ -46,6 +46,9 @@ from vrouter.lab.sim import Simulation
 
 EXTERNAL_CLIENT = "198.51.100.100"
 FIRST_SOURCE_PORT = 32768
+#: source ports a conversation may use (1024-65535): one source address makes at most this
+#: many distinct connections to one destination port (scenario ``flows``, ``requests``)
+SOURCE_PORTS = 65536 - 1024
 
 
 @dataclass(frozen=True)
@@ -357,7 +360,8 @@ def first_packets(source: Source, target: Target, proto: int, n: int, first_port
     batch["dip"] = target.ip
     batch["proto"] = proto
     batch["tag"] = np.arange(n)
-    ports = (first_port + (np.zeros(n, np.int64) if same_flow else np.arange(n))) % 65536
+    offsets = np.zeros(n, np.int64) if same_flow else np.arange(n)
+    ports = 1024 + (first_port - 1024 + offsets) % SOURCE_PORTS  # distinct for n ≤ SOURCE_PORTS
     if proto == PROTO_ICMP:
         batch["sport"] = ports  # ICMP id
         batch["dport"] = 0
