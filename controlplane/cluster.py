@@ -82,6 +82,15 @@ def canonical_kind(kind: str) -> str:
     return found
 
 
+def _namespace_needed(obj: Obj) -> str | None:
+    """The namespace an object lives in and needs to exist (None: a Namespace itself, a
+    cluster-scoped object, or vrsim's own TF objects)."""
+    namespace = obj["metadata"].get("namespace")
+    if obj["kind"] == "Namespace" or not namespace or obj["kind"].endswith(".vrsim.tf"):
+        return None
+    return namespace
+
+
 class Cluster:
     def __init__(self, config: ClusterConfig | None = None, seed: int = 0) -> None:
         self.config = config or ClusterConfig()
@@ -205,8 +214,8 @@ class Cluster:
         answers NotFound otherwise. Leniently (--lenient) the namespace is made, with a note."""
         coming = {obj["metadata"]["name"] for _, obj in ready if obj["kind"] == "Namespace"}
         for manifest, obj in ready:
-            namespace = obj["metadata"].get("namespace")
-            if obj["kind"] == "Namespace" or not namespace or obj["kind"].endswith(".vrsim.tf") or namespace in coming:
+            namespace = _namespace_needed(obj)
+            if namespace is None or namespace in coming:
                 continue
             if self.store.get("Namespace", "", namespace) is None:
                 error = manifest.error(f"namespace {namespace!r} not found: apply a Namespace of that name first (kubectl answers NotFound)", ("metadata", "namespace"))
@@ -215,8 +224,8 @@ class Cluster:
                 coming.add(namespace)
 
     def _ensure_namespace(self, obj: Obj) -> list[str]:
-        namespace = obj["metadata"].get("namespace")
-        if obj["kind"] == "Namespace" or not namespace or obj["kind"].endswith(".vrsim.tf"):
+        namespace = _namespace_needed(obj)
+        if namespace is None:
             return []
         if self.store.get("Namespace", "", namespace) is not None:
             return []

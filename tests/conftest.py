@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -21,6 +23,23 @@ def compiled_kernels() -> None:
 
     os.environ.setdefault("VRSIM_ENGINE", "compiled")  # CLI subprocesses inherit it
     wait()
+
+
+@pytest.fixture
+def without_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """``without_module("matplotlib")``: from now on in the test, importing it (or any of its
+    submodules) fails as if it were not installed."""
+    real_import = builtins.__import__
+
+    def hide(prefix: str) -> None:
+        def importer(name: str, *args: object, **kwargs: object) -> object:
+            if name == prefix or name.startswith(prefix + "."):
+                raise ImportError(name)
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", importer)
+
+    return hide
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ so one process measures it in several blocks and the workers in a different part
 
 from __future__ import annotations
 
-import builtins
 import os
+from collections.abc import Callable
 import sys
 from pathlib import Path
 
@@ -109,20 +109,13 @@ def test_a_killed_worker_changes_nothing(generated: Path, tmp_path: Path) -> Non
     assert on_workers == stdout("reach", "-f", str(generated), "-o", "json")
 
 
-def test_dask_options_are_checked(generated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dask_options_are_checked(generated: Path, without_module: Callable[[str], None]) -> None:
     both = CliRunner().invoke(app, ["reach", "-f", str(generated), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
     assert both.exit_code == 2 and "give one" in both.output
     nobody = CliRunner().invoke(app, ["connlist", "-f", str(generated), "--scheduler", "tcp://127.0.0.1:1"])
     assert nobody.exit_code == 2 and "no dask scheduler answers" in nobody.output
     pcap = CliRunner().invoke(app, ["run", str(generated), "--workers", "2", "--pcap", "x"])
     assert pcap.exit_code == 2 and "--pcap" in pcap.output
-    real_import = builtins.__import__
-
-    def no_dask(name: str, *args: object, **kwargs: object) -> object:
-        if name.startswith("distributed"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_dask)
+    without_module("distributed")
     missing = CliRunner().invoke(app, ["reach", "-f", str(generated), "--workers", "2"])
     assert missing.exit_code == 2 and 'pip install "vrsim[dask]"' in missing.output

@@ -3,8 +3,8 @@ heat map of the reachability matrix, and clear errors for what cannot be drawn."
 
 from __future__ import annotations
 
-import builtins
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,17 +45,10 @@ def test_reach_plot_draws_the_matrix(tmp_path: Path) -> None:
     assert "<!-- reachability, icmp: 2/6 pairs reachable -->" in svg  # the article: only the two non-isolated pods
 
 
-def test_plot_errors_are_input_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plot_errors_are_input_errors(tmp_path: Path, without_module: Callable[[str], None]) -> None:
     bad = CliRunner().invoke(app, ["reach", "-q", "-f", str(ISOLATION), "--plot", str(tmp_path / "x.jpg")])
     assert bad.exit_code == 2 and ".png, .svg or .pdf" in bad.output
-    real_import = builtins.__import__
-
-    def no_matplotlib(name: str, *args: object, **kwargs: object) -> object:
-        if name.startswith("matplotlib"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    without_module("matplotlib")
     missing = CliRunner().invoke(app, ["run", str(CLUSTERIP), "--plots", str(tmp_path / "p")])
     assert missing.exit_code == 2 and 'pip install "vrsim[plot]"' in missing.output
     assert not (tmp_path / "p").exists()

@@ -1,7 +1,7 @@
 """``--pcap DIR`` on the commands that send traffic: record every hop, then write the files.
 
-The directory is checked before anything runs (a file in its place is an input error,
-exit 2); a write that fails (a full disk, no permission) is one line and exit 1.
+The directory is checked before anything runs (``output.check_output_directory``: a file in
+its place is exit 2); a write that fails (a full disk, no permission) is one line and exit 1.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from controlplane.errors import InputError
 
 if TYPE_CHECKING:
     from vrouter.lab.sim import Simulation
@@ -29,12 +28,6 @@ PcapOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-def check_directory(directory: Path | None) -> None:
-    """Refuse a ``--pcap`` that cannot be a directory before the run, not after it."""
-    if directory is not None and directory.exists() and not directory.is_dir():
-        raise InputError(f"--pcap {directory}: exists and is not a directory", path="--pcap")
 
 
 def record(sim: Simulation, directory: Path | None) -> None:

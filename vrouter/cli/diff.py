@@ -11,7 +11,7 @@ import typer
 
 from controlplane.errors import InputError
 from vrouter.cli.compile_status import engine_note
-from vrouter.cli.output import user_errors
+from vrouter.cli.output import user_errors, write_output
 from vrouter.cli.options import AllowOutsideOption, LenientOption, QuietOption, SeedOption, SemanticsOption, forwarding, reading, reading_of
 
 
@@ -78,10 +78,7 @@ def diff(
         )
         text = result.render(output.value)
         if out_file is not None:
-            try:
-                out_file.write_text(text)
-            except OSError as exc:
-                raise InputError(f"cannot write {out_file}: {exc.strerror}", path="--file") from None
+            write_output(out_file, text)
     for note in dict.fromkeys(note for listing in lists for note in listing.notes):
         typer.echo(f"note: {note}", err=True)
     if note := engine_note("+".join(dict.fromkeys(e for sim in sims for e in sim.fabric.engines)) or "none"):

@@ -44,6 +44,8 @@ from vrouter.cli.options import (
 from vrouter.cli.compile_status import engine_note
 from vrouter.cli.output import (
     boxed_table,
+    check_output_directory,
+    write_output,
     literal,
     fail,
     plain_table,
@@ -374,13 +376,12 @@ def run(
         if not given:
             raise InputError("nothing to run: give scenario files or folders (vrsim run SCENARIO… or -f SCENARIO)", path="SCENARIO")
         paths = [found for path in given for found in ((path.is_dir() and scenario_files(path)) or [path])]
-        captures.check_directory(pcap)
+        check_output_directory(pcap, "--pcap")
+        check_output_directory(plots, "--plots")
         if plots is not None:
             from vrouter.views.plots import require_matplotlib
 
             require_matplotlib("--plots")
-            if plots.exists() and not plots.is_dir():
-                raise InputError(f"--plots {plots}: exists and is not a directory", path="--plots")
         if pcap is not None and (workers or scheduler):
             raise InputError("--pcap records on this machine: run without --workers/--scheduler to capture", path="--pcap")
         with dask_client(workers, scheduler) as client:
@@ -441,7 +442,7 @@ def _one_off(file: Path, seed: int, allow_outside: bool, as_json: bool, kind: st
 
     forwarding(quiet)
     with user_errors(as_json):
-        captures.check_directory(pcap)
+        check_output_directory(pcap, "--pcap")
         sim = Simulation.from_path(file, seed, allow_outside).build()
         step = parse_check(kind, spec)
         captures.record(sim, pcap)
@@ -652,7 +653,7 @@ def trace(
     reading_of(semantics)
     forwarding(quiet)
     with user_errors(as_json):
-        captures.check_directory(pcap)
+        check_output_directory(pcap, "--pcap")
         sim = Simulation.from_path(file, seed, allow_outside).build()
         chosen = (proto or ("tcp" if port or ":" in target.removeprefix("fabric:") or target.startswith("service/") else "icmp")).lower()
         if chosen not in ("icmp", "tcp", "udp", "sctp"):
@@ -758,10 +759,7 @@ def connlist(
             result = result.focused([name for item in focus for name in item.split(",") if name])
         text = result.render(output.value)
         if out_file is not None:
-            try:
-                out_file.write_text(text)
-            except OSError as exc:
-                raise InputError(f"cannot write {out_file}: {exc.strerror}", path="--file") from None
+            write_output(out_file, text)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     if note := engine_note("+".join(sim.fabric.engines) or "none"):

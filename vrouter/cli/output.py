@@ -16,6 +16,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -119,6 +120,21 @@ def boxed_table(title: str | None, columns: Sequence[str], wrapping: Sequence[st
     for column in columns:
         table.add_column(column, overflow="ellipsis", no_wrap=column not in wrapping)  # see render_table
     return table
+
+
+def write_output(path: Path, text: str, option: str = "--file") -> None:
+    """A command's output into the file the user named (``--file``); a file that cannot be
+    written is their mistake to fix (exit 2, naming it)."""
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}", path=option) from None
+
+
+def check_output_directory(directory: Path | None, option: str) -> None:
+    """Refuse an output folder that cannot be one before the run, not after it."""
+    if directory is not None and directory.exists() and not directory.is_dir():
+        raise InputError(f"{option} {directory}: exists and is not a directory", path=option)
 
 
 def print_json(data: Any) -> None:

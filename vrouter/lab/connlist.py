@@ -542,7 +542,9 @@ def measure_probes(fabric: Fabric, plan: ProbePlan, probes: np.ndarray) -> tuple
 
 def source_blocks(probes: np.ndarray, endpoints: int, client: Any) -> list[np.ndarray]:
     """The probes' indexes in blocks of source endpoints, about four blocks per worker."""
-    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    from vrouter.lab.parallel import worker_count
+
+    workers = worker_count(client)
     edges = np.linspace(0, endpoints, num=min(endpoints, 4 * workers) + 1).astype(np.int64)
     which = np.searchsorted(edges, probes["src"], side="right") - 1
     return [block for block in (np.flatnonzero(which == b) for b in range(len(edges) - 1)) if len(block)]

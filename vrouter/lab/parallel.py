@@ -68,6 +68,29 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         yield client
 
 
+def worker_count(client: Client) -> int:
+    """The workers the scheduler knows now (at least 1, to size blocks by)."""
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def worker_engine() -> str:
+    """The engine a worker forwards on: the interpreter if this command asked for it, else
+    the compiled kernels (see the module's docstring)."""
+    from vrouter.dataplane.engine import mode
+
+    return "interpreted" if mode() == "interpreted" else "compiled"
+
+
+def _gathered(client: Client, futures: list[Any], description: str) -> list[Any]:
+    """The futures' results in their order, the progress display told as each one ends."""
+    from distributed import as_completed
+
+    with task(f"{description} on {worker_count(client)} workers", total=len(futures)) as advance:
+        for _ in as_completed(futures):
+            advance()
+    return client.gather(futures)
+
+
 @dataclass
 class FabricImage:
     """What a worker needs to forward like this process: every node's compiled tables."""
@@ -79,9 +102,7 @@ class FabricImage:
 
     @classmethod
     def of(cls, nodes: dict[str, CompiledNode], settings: VRouterSettings) -> FabricImage:
-        from vrouter.dataplane.engine import mode
-
-        return cls(nodes, settings, "interpreted" if mode() == "interpreted" else "compiled")
+        return cls(nodes, settings, worker_engine())
 
 
 _FABRICS: dict[str, Fabric] = {}  # on a worker: the fabric of each image it was sent
@@ -114,15 +135,10 @@ def _run_block(function: Block, image: FabricImage, shared: Any, block: Any) -> 
 
 def map_blocks(client: Client, function: Block, image: FabricImage, shared: Any, blocks: Sequence[Any], description: str) -> tuple[list[Any], list[str]]:
     """``function`` over every block on the workers: (results in block order, engines used)."""
-    from distributed import as_completed
-
     image_future = client.scatter(image, broadcast=True, hash=False)
     shared_future = client.scatter(shared, broadcast=True, hash=False)
     futures = [client.submit(_run_block, function, image_future, shared_future, block, pure=False) for block in blocks]
-    with task(f"{description}: {len(futures)} tasks on {len(client.scheduler_info().get('workers', {}))} workers", total=len(futures)) as advance:
-        for _ in as_completed(futures):
-            advance()
-    done = client.gather(futures)
+    done = _gathered(client, futures, f"{description}: {len(futures)} tasks")
     return [result for result, _ in done], list(dict.fromkeys(engine for _, engine in done))
 
 
@@ -138,14 +154,7 @@ def _run_scenario_file(path: Path, seed: int, allow_outside: bool, semantics: st
 
 def run_scenarios(client: Client, paths: Sequence[Path], seed: int, allow_outside: bool) -> list[ScenarioResult]:
     """One task per scenario file; results in the order of ``paths``."""
-    from distributed import as_completed
-
-    from vrouter.dataplane.engine import mode
     from vrouter.lab.sim import Simulation
 
-    engine = "interpreted" if mode() == "interpreted" else "compiled"
-    futures = [client.submit(_run_scenario_file, Path(path), seed, allow_outside, Simulation.semantics_override, engine, pure=False) for path in paths]
-    with task(f"{len(futures)} scenarios on {len(client.scheduler_info().get('workers', {}))} workers", total=len(futures)) as advance:
-        for _ in as_completed(futures):
-            advance()
-    return client.gather(futures)
+    futures = [client.submit(_run_scenario_file, Path(path), seed, allow_outside, Simulation.semantics_override, worker_engine(), pure=False) for path in paths]
+    return _gathered(client, futures, f"{len(futures)} scenarios")

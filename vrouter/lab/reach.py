@@ -106,7 +106,9 @@ def reachability(sim: Simulation, protocol: str = "icmp", port: int | None = Non
     settings = sim.scenario.cluster.vrouter
     rows = max(1, conversations_per_run(settings) // max(n - 1, 1))  # sources per block
     if client is not None:  # enough tasks to keep every worker busy
-        rows = min(rows, max(1, -(-n // (4 * max(1, len(client.scheduler_info().get("workers", {})))))))
+        from vrouter.lab.parallel import worker_count
+
+        rows = min(rows, max(1, -(-n // (4 * worker_count(client)))))
     blocks = [(start, min(n, start + rows)) for start in range(0, n, rows)]
     matrix = np.eye(n, dtype=bool)
     if client is not None:
